@@ -1,0 +1,24 @@
+//! Models and client for Microsoft Graph's Intune audit events, generated from
+//! `openapi/graph-audit-events.yaml` by `cargo xtask generate`.
+//!
+//! Most applications use the `auditkit` facade instead. Without the default `client` feature
+//! this crate is the models alone (`types`), with no HTTP stack.
+
+#[rustfmt::skip]
+#[allow(clippy::all, clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
+mod generated;
+
+pub use generated::*;
+
+#[cfg(feature = "client")]
+impl progenitor_client::ClientHooks<auditkit_runtime::Pipeline> for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &progenitor_client::OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.inner
+            .execute(&self.client, request, info.operation_id)
+            .await
+    }
+}

@@ -1,0 +1,113 @@
+//! `cargo xtask generate [--check]`: turns `openapi/*.yaml` into the committed clients.
+//!
+//! This is the only writer of `crates/*/src/generated/`. `--check` regenerates in memory and
+//! fails with a diff when the committed code is stale, so CI refuses a spec change whose
+//! generated code was not refreshed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+mod generate;
+mod validate;
+
+use generate::{TARGETS, Target};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let outcome = match args.as_slice() {
+        ["generate"] => run(Mode::Write),
+        ["generate", "--check"] => run(Mode::Check),
+        _ => {
+            eprintln!("usage: cargo xtask generate [--check]");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Write,
+    Check,
+}
+
+fn workspace_root() -> PathBuf {
+    // xtask/ sits directly under the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Returns `Ok(false)` when `--check` found stale code.
+fn run(mode: Mode) -> Result<bool> {
+    let root = workspace_root();
+    let mut up_to_date = true;
+    for target in TARGETS {
+        let spec_path = root.join(target.spec);
+        let spec = std::fs::read_to_string(&spec_path)
+            .with_context(|| format!("cannot read {}", target.spec))?;
+        let code = generate::generate(target, &spec)?;
+        let out_path = root.join(target.output);
+        match mode {
+            Mode::Write => write_if_changed(target, &out_path, &code)?,
+            Mode::Check => up_to_date &= check(target, &out_path, &code)?,
+        }
+    }
+    if !up_to_date {
+        eprintln!("generated code is stale: run `cargo xtask generate` and commit the result");
+    }
+    Ok(up_to_date)
+}
+
+fn write_if_changed(target: &Target, out_path: &Path, code: &str) -> Result<()> {
+    if std::fs::read_to_string(out_path).is_ok_and(|old| old == code) {
+        eprintln!("{}: unchanged", target.output);
+        return Ok(());
+    }
+    if let Some(dir) = out_path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(out_path, code).with_context(|| format!("cannot write {}", target.output))?;
+    eprintln!("{}: written from {}", target.output, target.spec);
+    Ok(())
+}
+
+fn check(target: &Target, out_path: &Path, code: &str) -> Result<bool> {
+    let committed = match std::fs::read_to_string(out_path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "{}: missing (generated from {})",
+                target.output, target.spec
+            );
+            return Ok(false);
+        }
+        Err(err) => bail!("cannot read {}: {err}", target.output),
+    };
+    if committed == code {
+        eprintln!("{}: up to date", target.output);
+        return Ok(true);
+    }
+    let diff = similar::TextDiff::from_lines(&committed, code);
+    eprintln!(
+        "{}: differs from what {} generates:\n{}",
+        target.output,
+        target.spec,
+        diff.unified_diff().context_radius(3).header(
+            &format!("{} (committed)", target.output),
+            &format!("{} (generated)", target.output)
+        )
+    );
+    Ok(false)
+}
