@@ -134,18 +134,14 @@ impl ContractServer {
         assert_eq!(self.spec, Spec::Graph);
         auditkit_graph::Client::new_with_client(
             &format!("{}/v1.0", self.uri()),
-            reqwest::Client::new(),
-            auditkit_runtime::Pipeline::new(),
+            http(),
+            contract_pipeline(),
         )
     }
 
     pub fn adobe(&self) -> auditkit_adobe::Client {
         assert_eq!(self.spec, Spec::Adobe);
-        auditkit_adobe::Client::new_with_client(
-            &self.uri(),
-            reqwest::Client::new(),
-            auditkit_runtime::Pipeline::new(),
-        )
+        auditkit_adobe::Client::new_with_client(&self.uri(), http(), contract_pipeline())
     }
 
     /// The one request the server received; fails if there were none or several.
@@ -182,6 +178,19 @@ impl ContractServer {
                 .collect::<Vec<_>>()
         );
     }
+}
+
+/// Contract tests check one exchange on the wire: no retries.
+fn contract_pipeline() -> auditkit_runtime::Pipeline {
+    auditkit_runtime::Pipeline::builder()
+        .retry(auditkit_runtime::RetryPolicy::none())
+        .build()
+        .unwrap()
+}
+
+/// auditkit's reqwest has no process-wide TLS provider: `reqwest::Client::new()` would panic.
+fn http() -> reqwest::Client {
+    auditkit::http_client_builder().unwrap().build().unwrap()
 }
 
 /// Header names that progenitor or the pipeline must never put on the wire.

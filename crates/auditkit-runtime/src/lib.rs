@@ -1,30 +1,24 @@
 //! The one request path of auditkit's generated clients.
 //!
 //! Every generated `Client` carries a [`Pipeline`] as progenitor's inner value and sends each
-//! request through it from `ClientHooks::exec`. This crate knows no API: which headers a call
-//! gets is configuration of the pipeline. Today the pipeline only removes what the generator
-//! adds by mistake and sends; authentication, request ids, tracing, retries and timeouts are
-//! added here by the facade and reliability work, behind the same seam.
+//! request through it from `ClientHooks::exec`. This crate knows no API and no concrete
+//! credential: which headers a call gets (bearer token, API key, `client-request-id`) is
+//! configuration of the pipeline, and authentication comes from a [`Credential`].
+//!
+//! `exec` can only return `reqwest::Result`, so the pipeline writes what happened to a
+//! per-call [`CallRecord`]; the facade reads it to build its typed [`Error`].
 
-/// The request path shared by every operation of a generated client. Cheap to clone.
-#[derive(Clone, Debug, Default)]
-pub struct Pipeline {}
+mod clock;
+mod credential;
+mod error;
+mod pipeline;
+mod retry;
+mod retry_after;
+pub mod security;
 
-impl Pipeline {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sends one request of the operation named `operation` (progenitor's method name).
-    pub async fn execute(
-        &self,
-        client: &reqwest::Client,
-        mut request: reqwest::Request,
-        _operation: &'static str,
-    ) -> reqwest::Result<reqwest::Response> {
-        // progenitor stamps `api-version: <info.version>` on every request (no switch to turn
-        // it off); neither service defines such a header.
-        request.headers_mut().remove("api-version");
-        client.execute(request).await
-    }
-}
+pub use clock::{Clock, ManualClock, Sleeper, SystemClock, TokioSleeper};
+pub use credential::{AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders};
+pub use error::{CallDetails, Error, ServiceError};
+pub use pipeline::{CallRecord, CallReport, Pipeline, PipelineBuilder};
+pub use retry::{RateLimit, RetryBudget, RetryPolicy, Timeouts};
+pub use retry_after::retry_after;

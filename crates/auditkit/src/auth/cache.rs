@@ -1,0 +1,152 @@
+//! The one token cache every provider uses.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use auditkit_runtime::{AuthError, Clock, SystemClock};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Token, TokenSource};
+
+/// Refresh no earlier than this before expiry, however long the token lives.
+const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Which token: the same client asking the same authority for the same scope shares one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TokenKey {
+    pub authority: String,
+    pub client_id: String,
+    pub scope: String,
+}
+
+/// Access tokens by (authority, client, scope). Refreshes a token when less than
+/// min(5 minutes, half its lifetime) remains (minus a little jitter, so many processes do not
+/// refresh in step); lets exactly one request per key fetch while concurrent callers wait for
+/// it; keeps serving a still-valid token when a refresh fails transiently. Clones share
+/// entries, so one cache can serve many clients.
+#[derive(Clone)]
+pub struct TokenCache {
+    clock: Arc<dyn Clock>,
+    slots: Arc<Mutex<HashMap<TokenKey, Arc<Slot>>>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    current: RwLock<Option<Cached>>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+struct Cached {
+    token: SecretString,
+    refresh_at: Instant,
+    expires_at: Instant,
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<TokenKey> = self
+            .slots
+            .lock()
+            .map(|slots| slots.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("TokenCache")
+            .field("keys", &keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TokenCache {
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// A cache reading time from `clock` (tests move a `ManualClock` instead of sleeping).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            slots: Arc::default(),
+        }
+    }
+
+    pub(crate) async fn token(&self, source: &dyn TokenSource) -> Result<SecretString, AuthError> {
+        let slot = self.slot(source.key());
+        if let Some(token) = slot.usable(self.clock.now(), |cached, now| now < cached.refresh_at) {
+            return Ok(token);
+        }
+        let _only_fetcher = slot.fetching.lock().await;
+        // Whoever held the lock before us may have just refreshed it.
+        if let Some(token) = slot.usable(self.clock.now(), |cached, now| now < cached.refresh_at) {
+            return Ok(token);
+        }
+        match source.fetch().await {
+            Ok(token) => {
+                let cached = self.schedule(token);
+                let secret = cached.token.clone();
+                *slot.current.write().unwrap_or_else(|p| p.into_inner()) = Some(cached);
+                Ok(secret)
+            }
+            Err(error) if error.is_transient() => {
+                match slot.usable(self.clock.now(), |cached, now| now < cached.expires_at) {
+                    Some(token) => {
+                        tracing::warn!(error = %error, "token refresh failed; the current token is still valid and stays in use");
+                        Ok(token)
+                    }
+                    None => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Forgets the token of `key` if it is still `used`: a newer token is kept.
+    pub(crate) fn invalidate(&self, key: &TokenKey, used: &str) {
+        let slot = self.slot(key.clone());
+        let mut current = slot.current.write().unwrap_or_else(|p| p.into_inner());
+        if current
+            .as_ref()
+            .is_some_and(|cached| cached.token.expose_secret() == used)
+        {
+            *current = None;
+        }
+    }
+
+    fn slot(&self, key: TokenKey) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(key).or_default().clone()
+    }
+
+    fn schedule(&self, token: Token) -> Cached {
+        let now = self.clock.now();
+        let lifetime = token.lifetime;
+        let margin = MAX_REFRESH_MARGIN.min(lifetime / 2);
+        let jitter = margin.mul_f64(fastrand::f64() * 0.1);
+        Cached {
+            token: token.secret,
+            refresh_at: now + (lifetime - margin - jitter),
+            expires_at: now + lifetime,
+        }
+    }
+}
+
+impl Slot {
+    fn usable(
+        &self,
+        now: Instant,
+        fresh_enough: impl Fn(&Cached, Instant) -> bool,
+    ) -> Option<SecretString> {
+        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        current
+            .as_ref()
+            .filter(|cached| fresh_enough(cached, now))
+            .map(|cached| cached.token.clone())
+    }
+}

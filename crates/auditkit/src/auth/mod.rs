@@ -1,0 +1,256 @@
+//! Credentials: Entra ID for Microsoft Graph, Adobe IMS for the Audit Service, one token
+//! cache for both.
+
+mod cache;
+pub mod entra;
+pub mod ims;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auditkit_runtime::security::check_transport;
+use auditkit_runtime::{AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders};
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+
+pub use cache::{TokenCache, TokenKey};
+
+/// Tokens claiming to live longer than this are refused as nonsense (Entra: ~1 h, IMS: 24 h).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Token endpoints answer in well under a second; a hung one must not hang every API call.
+const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A token answer is a few kilobytes; a bigger one is an error page or worse.
+const MAX_TOKEN_ANSWER: usize = 1024 * 1024;
+
+/// An access token and how long it lives from the moment it was received.
+pub(crate) struct Token {
+    pub(crate) secret: SecretString,
+    pub(crate) lifetime: Duration,
+}
+
+impl Token {
+    /// Validates what a token endpoint said: a non-empty token and a positive, sane lifetime.
+    pub(crate) fn new(
+        provider: &'static str,
+        access_token: String,
+        lifetime_secs: f64,
+    ) -> Result<Self, AuthError> {
+        if access_token.trim().is_empty() {
+            return Err(AuthError::new(
+                provider,
+                AuthErrorKind::InvalidResponse,
+                "token answer has an empty access_token",
+            ));
+        }
+        if !lifetime_secs.is_finite()
+            || lifetime_secs <= 0.0
+            || lifetime_secs > MAX_TOKEN_LIFETIME.as_secs_f64()
+        {
+            return Err(AuthError::new(
+                provider,
+                AuthErrorKind::InvalidResponse,
+                format!("token answer has an unusable expires_in ({lifetime_secs} s)"),
+            ));
+        }
+        Ok(Self {
+            secret: SecretString::from(access_token),
+            lifetime: Duration::from_secs_f64(lifetime_secs),
+        })
+    }
+}
+
+/// Something that can ask an issuer for a token; the cache decides when.
+pub(crate) trait TokenSource: Send + Sync + fmt::Debug {
+    /// Names the issuer in errors ("entra id", "adobe ims").
+    fn provider(&self) -> &'static str;
+    fn key(&self) -> TokenKey;
+    fn fetch(&self) -> BoxFuture<'_, Result<Token, AuthError>>;
+}
+
+/// A token source behind the shared cache, sending `Authorization: Bearer …` plus any fixed
+/// headers (Adobe's `x-api-key`).
+#[derive(Clone)]
+pub(crate) struct CachedBearer {
+    source: Arc<dyn TokenSource>,
+    cache: TokenCache,
+    fixed: CredentialHeaders,
+}
+
+impl fmt::Debug for CachedBearer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedBearer")
+            .field("source", &self.source)
+            .field("fixed", &self.fixed)
+            .finish()
+    }
+}
+
+impl CachedBearer {
+    pub(crate) fn new(
+        source: Arc<dyn TokenSource>,
+        cache: TokenCache,
+        fixed: CredentialHeaders,
+    ) -> Self {
+        Self {
+            source,
+            cache,
+            fixed,
+        }
+    }
+
+    /// The current access token, fetched if needed.
+    pub(crate) async fn token(&self) -> Result<SecretString, AuthError> {
+        self.cache.token(self.source.as_ref()).await
+    }
+}
+
+impl Credential for CachedBearer {
+    fn headers(&self) -> BoxFuture<'_, Result<CredentialHeaders, AuthError>> {
+        Box::pin(async move {
+            let token = self.token().await?;
+            let mut headers = self.fixed.clone();
+            let value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| {
+                    AuthError::new(
+                        self.source.provider(),
+                        AuthErrorKind::InvalidResponse,
+                        "access token contains characters not allowed in a header",
+                    )
+                })?;
+            headers.insert(AUTHORIZATION, value);
+            Ok(headers)
+        })
+    }
+
+    fn invalidate(&self, used: &CredentialHeaders) {
+        let bearer = used
+            .get(AUTHORIZATION.as_str())
+            .and_then(|value| value.to_str().ok());
+        if let Some(token) = bearer.and_then(|value| value.strip_prefix("Bearer ")) {
+            self.cache.invalidate(&self.source.key(), token);
+        }
+    }
+}
+
+/// A `reqwest::ClientBuilder` set up the way auditkit needs: rustls with ring (configured on
+/// the client, not as a process-wide default) and the platform's root certificates.
+///
+/// auditkit builds reqwest without a default TLS provider, so `reqwest::Client::new()` panics
+/// in a program that depends on it and enables no other reqwest TLS feature: start from this
+/// builder to bring your own client (proxy, timeouts, extra roots).
+pub fn http_client_builder() -> Result<reqwest::ClientBuilder, crate::Error> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(|err| crate::Error::InvalidRequest(format!("cannot set up TLS: {err}")))?
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("auditkit/", env!("CARGO_PKG_VERSION"))))
+}
+
+/// What a token endpoint answered.
+pub(crate) struct TokenAnswer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+/// POSTs a form to a token endpoint. Refuses plain http to remote hosts before sending.
+pub(crate) async fn post_form(
+    http: &reqwest::Client,
+    provider: &'static str,
+    url: &Url,
+    form: &[(&str, &str)],
+    allow_insecure_http: bool,
+) -> Result<TokenAnswer, AuthError> {
+    check_transport(url, allow_insecure_http)
+        .map_err(|why| AuthError::new(provider, AuthErrorKind::Insecure, why))?;
+    let request = http
+        .post(url.clone())
+        .form(form)
+        .timeout(TOKEN_REQUEST_TIMEOUT);
+    receive(provider, request).await
+}
+
+/// GETs a token (managed identity endpoints). Same transport rules as [`post_form`].
+pub(crate) async fn get_token(
+    http: &reqwest::Client,
+    provider: &'static str,
+    url: &Url,
+    headers: HeaderMap,
+    allow_insecure_http: bool,
+) -> Result<TokenAnswer, AuthError> {
+    check_transport(url, allow_insecure_http)
+        .map_err(|why| AuthError::new(provider, AuthErrorKind::Insecure, why))?;
+    receive(
+        provider,
+        http.get(url.clone())
+            .headers(headers)
+            .timeout(TOKEN_REQUEST_TIMEOUT),
+    )
+    .await
+}
+
+async fn receive(
+    provider: &'static str,
+    request: reqwest::RequestBuilder,
+) -> Result<TokenAnswer, AuthError> {
+    let transport = |err: reqwest::Error| {
+        let what = if err.is_timeout() {
+            "token endpoint did not answer in time"
+        } else {
+            "cannot reach the token endpoint"
+        };
+        // reqwest's error text can contain the URL; the form body never appears in it.
+        AuthError::new(provider, AuthErrorKind::Transport, what).with_source(err.without_url())
+    };
+    let mut response = request.send().await.map_err(transport)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_TOKEN_ANSWER {
+            return Err(AuthError::new(
+                provider,
+                AuthErrorKind::InvalidResponse,
+                "token answer is larger than 1 MiB",
+            )
+            .with_status(status.as_u16()));
+        }
+    }
+    Ok(TokenAnswer {
+        status,
+        headers,
+        body: Bytes::from(body),
+    })
+}
+
+/// `Retry-After` in delta-seconds (the form token endpoints use).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The kind of a refusal by status: throttling and outages are transient.
+pub(crate) fn kind_for_status(status: StatusCode) -> AuthErrorKind {
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        AuthErrorKind::Unavailable
+    } else {
+        AuthErrorKind::Rejected
+    }
+}
+
+/// A short excerpt of a non-JSON answer for an error message (an HTML error page, say).
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.chars().filter(|c| !c.is_control()).take(120).collect();
+    text.trim().to_owned()
+}

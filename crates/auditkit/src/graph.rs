@@ -1,0 +1,501 @@
+//! Microsoft Graph: Intune audit events.
+
+use std::fmt;
+use std::sync::Arc;
+
+use auditkit_graph::types::{AuditEventCollectionResponse, ODataError, StringCollectionResponse};
+use auditkit_runtime::security::{origin, same_origin};
+use auditkit_runtime::{CallRecord, Error, Pipeline};
+use reqwest::Url;
+use reqwest::header::HeaderName;
+use serde::de::DeserializeOwned;
+
+use crate::auth::entra::{EntraCredential, GraphCloud};
+use crate::call::{self, ErrorBody};
+use crate::options::{Common, common_setters};
+
+pub use auditkit_graph::types::{
+    AuditActor, AuditEvent, AuditProperty, AuditResource, RoleScopeTagInfo,
+};
+
+/// Which Graph endpoint: the stable one or the preview.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GraphVersion {
+    #[default]
+    V1,
+    Beta,
+}
+
+impl GraphVersion {
+    fn path(self) -> &'static str {
+        match self {
+            GraphVersion::V1 => "v1.0",
+            GraphVersion::Beta => "beta",
+        }
+    }
+}
+
+/// A Microsoft Graph client for Intune audit events. Cheap to clone; clones share the
+/// connection pool and the token cache.
+#[derive(Clone)]
+pub struct GraphClient {
+    base_url: Url,
+    http: reqwest::Client,
+    pipeline: Pipeline,
+}
+
+impl fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("base_url", &self.base_url.as_str())
+            .field("pipeline", &self.pipeline)
+            .finish()
+    }
+}
+
+/// Builds a [`GraphClient`]; only the credential is required.
+#[derive(Default)]
+#[must_use]
+pub struct GraphClientBuilder {
+    credential: Option<EntraCredential>,
+    cloud: GraphCloud,
+    version: GraphVersion,
+    base_url: Option<Url>,
+    common: Common,
+}
+
+impl fmt::Debug for GraphClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GraphClientBuilder")
+            .field("credential", &self.credential)
+            .field("cloud", &self.cloud)
+            .field("version", &self.version)
+            .field("base_url", &self.base_url.as_ref().map(Url::as_str))
+            .finish_non_exhaustive()
+    }
+}
+
+impl GraphClientBuilder {
+    pub fn credential(mut self, credential: EntraCredential) -> Self {
+        self.credential = Some(credential);
+        self
+    }
+
+    /// The national cloud: its login host, Graph host and scope. Global by default.
+    pub fn cloud(mut self, cloud: GraphCloud) -> Self {
+        self.cloud = cloud;
+        self
+    }
+
+    pub fn version(mut self, version: GraphVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Sends API calls here instead of the cloud's Graph host, e.g. `http://127.0.0.1:8080/v1.0`
+    /// for an emulator or a test server. Plain http only to loopback unless
+    /// [`GraphClientBuilder::allow_insecure_http`].
+    pub fn base_url(mut self, url: Url) -> Self {
+        self.base_url = Some(url);
+        self
+    }
+
+    common_setters!();
+
+    pub fn build(self) -> Result<GraphClient, Error> {
+        let credential = self.credential.ok_or_else(|| {
+            Error::InvalidRequest("a graph client needs a credential (EntraCredential)".into())
+        })?;
+        let base_url = match self.base_url {
+            Some(url) => url,
+            None => Url::parse(&format!(
+                "https://{}/{}",
+                self.cloud.graph_host(),
+                self.version.path()
+            ))
+            .map_err(|err| Error::InvalidRequest(format!("bad graph host: {err}")))?,
+        };
+        self.common.check(&base_url)?;
+        let http = self.common.http()?;
+        let bearer = credential.bind(self.cloud, &http, self.common.token_cache())?;
+        let pipeline = self
+            .common
+            .pipeline(&base_url, Arc::new(bearer))
+            .client_request_id_header(HeaderName::from_static("client-request-id"))
+            .request_id_headers([
+                HeaderName::from_static("request-id"),
+                HeaderName::from_static("x-ms-request-id"),
+            ])
+            .build()?;
+        Ok(GraphClient {
+            base_url,
+            http,
+            pipeline,
+        })
+    }
+}
+
+impl GraphClient {
+    pub fn builder() -> GraphClientBuilder {
+        GraphClientBuilder::default()
+    }
+
+    /// `/deviceManagement/auditEvents`.
+    pub fn audit_events(&self) -> AuditEvents<'_> {
+        AuditEvents { client: self }
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// A generated client whose requests are written to a fresh call record.
+    fn call(&self) -> (auditkit_graph::Client, Arc<CallRecord>) {
+        let (pipeline, record) = self.pipeline.for_call();
+        let base = self.base_url.as_str().trim_end_matches('/');
+        (
+            auditkit_graph::Client::new_with_client(base, self.http.clone(), pipeline),
+            record,
+        )
+    }
+
+    /// GETs an absolute link the service handed out (`@odata.nextLink`). The bearer token
+    /// only goes to the configured API: a link to any other origin is refused.
+    async fn follow<T: DeserializeOwned>(
+        &self,
+        link: &str,
+        operation: &'static str,
+    ) -> Result<T, Error> {
+        let url = Url::parse(link)
+            .map_err(|err| Error::InvalidRequest(format!("next link is not a URL: {err}")))?;
+        if !same_origin(&url, &self.base_url) {
+            return Err(Error::Refused(format!(
+                "next link points to {}, not the configured API {}; the token is not sent there",
+                origin(&url),
+                origin(&self.base_url)
+            )));
+        }
+        let (pipeline, record) = self.pipeline.for_call();
+        let request = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .build()
+            .map_err(|err| Error::InvalidRequest(err.without_url().to_string()))?;
+        let outcome = pipeline.execute(&self.http, request, operation).await;
+        decode_json::<T, ODataError>(outcome, &record).await
+    }
+}
+
+/// Decodes a raw answer the way the generated client would, for requests it cannot make.
+async fn decode_json<T: DeserializeOwned, E: ErrorBody + DeserializeOwned>(
+    outcome: reqwest::Result<reqwest::Response>,
+    record: &CallRecord,
+) -> Result<T, Error> {
+    let response = match outcome {
+        Ok(response) => response,
+        Err(source) => {
+            return Err(record.take_refusal().unwrap_or_else(|| Error::Transport {
+                source: source.without_url(),
+                details: Box::new(record.details()),
+            }));
+        }
+    };
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|source| Error::Transport {
+        source: source.without_url(),
+        details: Box::new(record.details()),
+    })?;
+    if let Some(refusal) = record.take_refusal() {
+        return Err(refusal);
+    }
+    if status.is_success() {
+        return serde_json::from_slice(&body).map_err(|err| {
+            call::decode_failure(
+                status.as_u16(),
+                &headers,
+                body,
+                Box::new(err),
+                record.details(),
+            )
+        });
+    }
+    match serde_json::from_slice::<E>(&body) {
+        Ok(error_body) => {
+            let (code, message) = error_body.code_and_message();
+            Err(Error::Service(Box::new(
+                auditkit_runtime::ServiceError::new(status.as_u16(), body, record.details())
+                    .with_code_and_message(code, message)
+                    .with_retry_after(auditkit_runtime::retry_after(
+                        &headers,
+                        std::time::SystemTime::now(),
+                    )),
+            )))
+        }
+        Err(err) => Err(call::decode_failure(
+            status.as_u16(),
+            &headers,
+            body,
+            Box::new(err),
+            record.details(),
+        )),
+    }
+}
+
+/// One page of a listing and where the next one is.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// `@odata.nextLink`: absent on the last page. Save it to resume a listing.
+    pub next_link: Option<String>,
+    /// `@odata.count` when `$count=true` was asked (reported wrong at times for this resource).
+    pub count: Option<i64>,
+}
+
+/// OData query options of a listing. `$orderby` and `$select` take several values and are
+/// sent comma-joined, once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct ListQuery {
+    filter: Option<String>,
+    orderby: Vec<String>,
+    select: Vec<String>,
+    search: Option<String>,
+    top: Option<u64>,
+    skip: Option<u64>,
+    count: bool,
+}
+
+impl ListQuery {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An OData `$filter` expression, e.g. `activityDateTime ge 2022-08-22 and category ne 'Application'`.
+    pub fn filter(mut self, filter: impl Into<String>) -> Self {
+        self.filter = Some(filter.into());
+        self
+    }
+
+    /// Adds an ordering key such as `activityDateTime desc`.
+    pub fn order_by(mut self, key: impl Into<String>) -> Self {
+        self.orderby.push(key.into());
+        self
+    }
+
+    /// Adds a property to `$select`.
+    pub fn select(mut self, property: impl Into<String>) -> Self {
+        self.select.push(property.into());
+        self
+    }
+
+    pub fn search(mut self, search: impl Into<String>) -> Self {
+        self.search = Some(search.into());
+        self
+    }
+
+    /// Page size asked of the service (`$top`).
+    pub fn top(mut self, top: u64) -> Self {
+        self.top = Some(top);
+        self
+    }
+
+    pub fn skip(mut self, skip: u64) -> Self {
+        self.skip = Some(skip);
+        self
+    }
+
+    /// Asks for `@odata.count`.
+    pub fn count(mut self, count: bool) -> Self {
+        self.count = count;
+        self
+    }
+}
+
+/// The operations on `/deviceManagement/auditEvents`.
+#[derive(Clone, Copy, Debug)]
+pub struct AuditEvents<'a> {
+    client: &'a GraphClient,
+}
+
+impl AuditEvents<'_> {
+    pub async fn get(&self, id: &str) -> Result<AuditEvent, Error> {
+        let (api, record) = self.client.call();
+        let result = api
+            .device_management_get_audit_events()
+            .audit_event_id(id)
+            .send()
+            .await;
+        Ok(call::finish(result, &record).await?.into_inner())
+    }
+
+    /// Creates an event; returns it as the service stored it (with its `id`).
+    pub async fn create(&self, event: &AuditEvent) -> Result<AuditEvent, Error> {
+        let (api, record) = self.client.call();
+        let result = api
+            .device_management_create_audit_events()
+            .body(event.clone())
+            .send()
+            .await;
+        Ok(call::finish(result, &record).await?.into_inner())
+    }
+
+    /// Updates the properties set in `patch`. Returns the updated event, or `None` when the
+    /// service answered 204 No Content (it may, although Microsoft documents 200).
+    pub async fn update(&self, id: &str, patch: &AuditEvent) -> Result<Option<AuditEvent>, Error> {
+        let (api, record) = self.client.call();
+        let result = api
+            .device_management_update_audit_events()
+            .audit_event_id(id)
+            .body(patch.clone())
+            .send()
+            .await;
+        match result {
+            Err(progenitor_client::Error::UnexpectedResponse(response))
+                if response.status() == reqwest::StatusCode::NO_CONTENT
+                    && record.take_refusal().is_none() =>
+            {
+                Ok(None)
+            }
+            other => Ok(Some(call::finish(other, &record).await?.into_inner())),
+        }
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), Error> {
+        let (api, record) = self.client.call();
+        let result = api
+            .device_management_delete_audit_events()
+            .audit_event_id(id)
+            .send()
+            .await;
+        call::finish(result, &record).await.map(drop)
+    }
+
+    /// The first page of a listing; follow [`Page::next_link`] with [`AuditEvents::next_page`].
+    pub async fn list_page(&self, query: &ListQuery) -> Result<Page<AuditEvent>, Error> {
+        let (api, record) = self.client.call();
+        let mut request = api.device_management_list_audit_events();
+        if let Some(filter) = &query.filter {
+            request = request.filter(filter.clone());
+        }
+        if !query.orderby.is_empty() {
+            request = request.orderby(query.orderby.join(","));
+        }
+        if !query.select.is_empty() {
+            request = request.select(query.select.join(","));
+        }
+        if let Some(search) = &query.search {
+            request = request.search(search.clone());
+        }
+        if let Some(top) = query.top {
+            request = request.top(top);
+        }
+        if let Some(skip) = query.skip {
+            request = request.skip(skip);
+        }
+        if query.count {
+            request = request.count(true);
+        }
+        let page = call::finish(request.send().await, &record)
+            .await?
+            .into_inner();
+        Ok(event_page(page))
+    }
+
+    /// The page at a saved `@odata.nextLink`.
+    pub async fn next_page(&self, next_link: &str) -> Result<Page<AuditEvent>, Error> {
+        let page: AuditEventCollectionResponse = self
+            .client
+            .follow(next_link, "list_audit_events_next_page")
+            .await?;
+        Ok(event_page(page))
+    }
+
+    /// `$count` with an optional `$filter`.
+    pub async fn count(&self, filter: Option<&str>) -> Result<u64, Error> {
+        let (api, record) = self.client.call();
+        let mut request = api.device_management_audit_events_get_count();
+        if let Some(filter) = filter {
+            request = request.filter(filter.to_owned());
+        }
+        let stream = call::finish(request.send().await, &record)
+            .await?
+            .into_inner();
+        let body = read_stream(stream, &record).await?;
+        let text = String::from_utf8_lossy(&body);
+        text.trim().parse::<u64>().map_err(|err| Error::Decode {
+            status: 200,
+            body: body.clone(),
+            source: Box::new(err),
+            details: Box::new(record.details()),
+        })
+    }
+
+    /// Every audit category (all pages).
+    pub async fn categories(&self) -> Result<Vec<String>, Error> {
+        let (api, record) = self.client.call();
+        let result = api
+            .device_management_audit_events_get_audit_categories()
+            .send()
+            .await;
+        let first = call::finish(result, &record).await?.into_inner();
+        self.collect_strings(first).await
+    }
+
+    /// Every activity type of `category` (all pages). The category is plain text: quotes are
+    /// doubled into an OData literal here.
+    pub async fn activity_types(&self, category: &str) -> Result<Vec<String>, Error> {
+        let (api, record) = self.client.call();
+        let literal = category.replace('\'', "''");
+        let result = api
+            .device_management_audit_events_get_audit_activity_types()
+            .category(literal)
+            .send()
+            .await;
+        let first = call::finish(result, &record).await?.into_inner();
+        self.collect_strings(first).await
+    }
+
+    async fn collect_strings(
+        &self,
+        mut page: StringCollectionResponse,
+    ) -> Result<Vec<String>, Error> {
+        let mut all = std::mem::take(&mut page.value);
+        while let Some(link) = page.odata_next_link.take() {
+            page = self
+                .client
+                .follow(&link, "string_collection_next_page")
+                .await?;
+            all.append(&mut page.value);
+        }
+        Ok(all)
+    }
+}
+
+fn event_page(page: AuditEventCollectionResponse) -> Page<AuditEvent> {
+    Page {
+        items: page.value,
+        next_link: page.odata_next_link,
+        count: page.odata_count,
+    }
+}
+
+async fn read_stream(
+    stream: progenitor_client::ByteStream,
+    record: &CallRecord,
+) -> Result<bytes::Bytes, Error> {
+    use futures::TryStreamExt;
+    let chunks: Vec<bytes::Bytes> =
+        stream
+            .into_inner()
+            .try_collect()
+            .await
+            .map_err(|source| Error::Transport {
+                source: source.without_url(),
+                details: Box::new(record.details()),
+            })?;
+    Ok(chunks.concat().into())
+}

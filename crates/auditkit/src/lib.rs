@@ -1,0 +1,23 @@
+//! auditkit: write and read audit events in Microsoft Graph (Intune audit events) and the
+//! Adobe Audit Service.
+//!
+//! The examples below are the repository README, compiled as doctests so it stays true.
+#![doc = include_str!("../../../README.md")]
+
+pub mod adobe;
+pub mod auth;
+mod call;
+pub mod graph;
+mod options;
+
+pub use adobe::{AdobeClient, AdobeClientBuilder};
+pub use auditkit_runtime::{
+    AuthError, AuthErrorKind, CallDetails, Clock, Error, ManualClock, RateLimit, RetryBudget,
+    RetryPolicy, ServiceError, Sleeper, Timeouts,
+};
+pub use auth::entra::{EntraCredential, GraphCloud};
+pub use auth::ims::{ImsCredential, ImsEnvironment};
+pub use auth::{TokenCache, TokenKey, http_client_builder};
+pub use graph::{AuditEvents, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

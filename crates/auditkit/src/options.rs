@@ -1,0 +1,137 @@
+//! Settings both clients take: HTTP client, token cache, retries, timeouts, pacing, time.
+
+use std::sync::Arc;
+
+use auditkit_runtime::security::check_transport;
+use auditkit_runtime::{
+    Clock, Credential, Error, PipelineBuilder, RateLimit, RetryBudget, RetryPolicy, Sleeper,
+    SystemClock, Timeouts,
+};
+use reqwest::Url;
+
+use crate::auth::TokenCache;
+
+#[derive(Default)]
+pub(crate) struct Common {
+    pub(crate) http: Option<reqwest::Client>,
+    pub(crate) token_cache: Option<TokenCache>,
+    pub(crate) allow_insecure_http: bool,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) budget: Option<RetryBudget>,
+    pub(crate) timeouts: Option<Timeouts>,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) time: Option<(Arc<dyn Clock>, Arc<dyn Sleeper>)>,
+}
+
+impl Common {
+    pub(crate) fn check(&self, base_url: &Url) -> Result<(), Error> {
+        check_transport(base_url, self.allow_insecure_http).map_err(Error::Refused)
+    }
+
+    pub(crate) fn http(&self) -> Result<reqwest::Client, Error> {
+        match &self.http {
+            Some(http) => Ok(http.clone()),
+            None => crate::auth::http_client_builder()?.build().map_err(|err| {
+                Error::InvalidRequest(format!("cannot build the http client: {err}"))
+            }),
+        }
+    }
+
+    /// The token cache: the caller's, or a new one on the same clock as the retries.
+    pub(crate) fn token_cache(&self) -> TokenCache {
+        match (&self.token_cache, &self.time) {
+            (Some(cache), _) => cache.clone(),
+            (None, Some((clock, _))) => TokenCache::with_clock(clock.clone()),
+            (None, None) => TokenCache::with_clock(Arc::new(SystemClock)),
+        }
+    }
+
+    pub(crate) fn pipeline(
+        &self,
+        base_url: &Url,
+        credential: Arc<dyn Credential>,
+    ) -> PipelineBuilder {
+        let mut builder = PipelineBuilder::default()
+            .credential(base_url.clone(), credential)
+            .allow_insecure_http(self.allow_insecure_http);
+        if let Some(retry) = &self.retry {
+            builder = builder.retry(retry.clone());
+        }
+        if let Some(budget) = &self.budget {
+            builder = builder.retry_budget(budget.clone());
+        }
+        if let Some(timeouts) = self.timeouts {
+            builder = builder.timeouts(timeouts);
+        }
+        if let Some(limit) = &self.rate_limit {
+            builder = builder.rate_limit(limit.clone());
+        }
+        if let Some((clock, sleeper)) = &self.time {
+            builder = builder.time(clock.clone(), sleeper.clone());
+        }
+        builder
+    }
+}
+
+/// The setters of [`Common`], the same on both client builders.
+macro_rules! common_setters {
+    () => {
+        /// Your own `reqwest::Client` (proxy, custom root certificates); start from
+        /// [`crate::http_client_builder`]. It is used for the API and, unless the credential
+        /// has its own, for token requests.
+        pub fn http_client(mut self, http: reqwest::Client) -> Self {
+            self.common.http = Some(http);
+            self
+        }
+
+        /// Shares tokens with other clients built with the same cache.
+        pub fn token_cache(mut self, cache: $crate::TokenCache) -> Self {
+            self.common.token_cache = Some(cache);
+            self
+        }
+
+        /// Lets credentials travel over plain http to a host that is not loopback (a test
+        /// server on another machine). Never for production.
+        pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+            self.common.allow_insecure_http = allow;
+            self
+        }
+
+        /// Retries of every call; on by default (see [`auditkit_runtime::RetryPolicy`]).
+        pub fn retry(mut self, policy: $crate::RetryPolicy) -> Self {
+            self.common.retry = Some(policy);
+            self
+        }
+
+        /// The retry budget; pass one to several clients to bound their retries together.
+        pub fn retry_budget(mut self, budget: $crate::RetryBudget) -> Self {
+            self.common.budget = Some(budget);
+            self
+        }
+
+        /// Per-attempt and whole-operation timeouts (connect: on the HTTP client).
+        pub fn timeouts(mut self, timeouts: $crate::Timeouts) -> Self {
+            self.common.timeouts = Some(timeouts);
+            self
+        }
+
+        /// Paces calls client-side, e.g. [`auditkit_runtime::RateLimit::intune_writes`].
+        pub fn rate_limit(mut self, limit: $crate::RateLimit) -> Self {
+            self.common.rate_limit = Some(limit);
+            self
+        }
+
+        /// Where retries and token expiry read the time and how retries wait. Tests pass a
+        /// `ManualClock` for both and read the waits back from it instead of sleeping.
+        pub fn time(
+            mut self,
+            clock: std::sync::Arc<dyn $crate::Clock>,
+            sleeper: std::sync::Arc<dyn $crate::Sleeper>,
+        ) -> Self {
+            self.common.time = Some((clock, sleeper));
+            self
+        }
+    };
+}
+
+pub(crate) use common_setters;
