@@ -102,10 +102,26 @@ pub enum Error {
     #[error(transparent)]
     Auth(Box<AuthError>),
     /// The request could not be sent or its answer not received.
-    #[error("could not complete the request ({details})")]
+    #[error("could not complete the request ({details}){}", sent_note(*may_have_reached_server))]
     Transport {
         #[source]
         source: reqwest::Error,
+        details: Box<CallDetails>,
+        /// False only when no connection was made: nothing reached the server.
+        may_have_reached_server: bool,
+    },
+    /// An attempt or the whole operation ran out of time (see `Timeouts`).
+    #[error("timed out ({details}){}", sent_note(*may_have_reached_server))]
+    Timeout {
+        #[source]
+        source: reqwest::Error,
+        details: Box<CallDetails>,
+        may_have_reached_server: bool,
+    },
+    /// The answer was larger than the configured cap and was cut off.
+    #[error("the answer exceeded {limit} bytes and was cut off ({details})")]
+    ResponseTooLarge {
+        limit: usize,
         details: Box<CallDetails>,
     },
     /// The service answered with an error status.
@@ -120,6 +136,14 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
         details: Box<CallDetails>,
     },
+}
+
+fn sent_note(may_have_reached_server: bool) -> &'static str {
+    if may_have_reached_server {
+        "; the request may have reached the server"
+    } else {
+        "; nothing was sent"
+    }
 }
 
 impl From<AuthError> for Error {
@@ -149,7 +173,10 @@ impl Error {
     pub fn details(&self) -> Option<&CallDetails> {
         match self {
             Error::Service(service) => Some(&service.details),
-            Error::Transport { details, .. } | Error::Decode { details, .. } => Some(details),
+            Error::Transport { details, .. }
+            | Error::Timeout { details, .. }
+            | Error::ResponseTooLarge { details, .. }
+            | Error::Decode { details, .. } => Some(details),
             _ => None,
         }
     }
@@ -169,7 +196,85 @@ impl Error {
         matches!(self, Error::Service(service) if service.status == 404)
     }
 
+    /// The service (or the token endpoint) said 429.
     pub fn is_throttled(&self) -> bool {
-        matches!(self, Error::Service(service) if service.status == 429)
+        self.status() == Some(429)
     }
+
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// Whether trying the same call again later may succeed: throttling, outages, timeouts and
+    /// network failures — as opposed to a request the service will refuse again. For a write,
+    /// check [`Error::may_have_reached_server`] too: neither audit API deduplicates.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Service(service) => matches!(service.status, 408 | 429 | 500 | 502 | 503 | 504),
+            Error::Auth(auth) => auth.is_transient(),
+            Error::Transport { .. } | Error::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the service may have received (and acted on) the request. Refusals, build and
+    /// auth failures and connection failures say no; an answer says yes.
+    pub fn may_have_reached_server(&self) -> bool {
+        match self {
+            Error::Transport {
+                may_have_reached_server,
+                ..
+            }
+            | Error::Timeout {
+                may_have_reached_server,
+                ..
+            } => *may_have_reached_server,
+            Error::Service(_) | Error::Decode { .. } | Error::ResponseTooLarge { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// How long the service asked to wait (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Service(service) => service.retry_after,
+            Error::Auth(auth) => auth.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// The error for a transport failure of the generated client, by what reqwest says.
+    pub fn from_transport(source: reqwest::Error, details: CallDetails) -> Self {
+        let details = Box::new(details);
+        if let Some(limit) = body_limit(&source) {
+            return Error::ResponseTooLarge { limit, details };
+        }
+        let may_have_reached_server = !source.is_connect();
+        let source = source.without_url();
+        if source.is_timeout() {
+            Error::Timeout {
+                source,
+                details,
+                may_have_reached_server,
+            }
+        } else {
+            Error::Transport {
+                source,
+                details,
+                may_have_reached_server,
+            }
+        }
+    }
+}
+
+/// The cap of the body limit that cut this transfer, found in the error's sources.
+fn body_limit(error: &reqwest::Error) -> Option<usize> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(current) = source {
+        if let Some(limit) = current.downcast_ref::<crate::pipeline::BodyLimitExceeded>() {
+            return Some(limit.0);
+        }
+        source = current.source();
+    }
+    None
 }

@@ -19,6 +19,6 @@ pub mod security;
 pub use clock::{Clock, ManualClock, Sleeper, SystemClock, TokioSleeper};
 pub use credential::{AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders};
 pub use error::{CallDetails, Error, ServiceError};
-pub use pipeline::{CallRecord, CallReport, Pipeline, PipelineBuilder};
+pub use pipeline::{CallRecord, CallReport, DEFAULT_MAX_RESPONSE_BYTES, Pipeline, PipelineBuilder};
 pub use retry::{RateLimit, RetryBudget, RetryPolicy, Timeouts};
 pub use retry_after::retry_after;

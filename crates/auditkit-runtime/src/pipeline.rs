@@ -39,7 +39,23 @@ struct Config {
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
     jitter: Mutex<fastrand::Rng>,
+    max_response_bytes: usize,
 }
+
+/// Answers are JSON pages of at most a few megabytes; past this the body is cut off.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The answer was larger than the cap (found among a body error's sources).
+#[derive(Debug)]
+pub(crate) struct BodyLimitExceeded(pub(crate) usize);
+
+impl fmt::Display for BodyLimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the answer exceeded {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for BodyLimitExceeded {}
 
 impl Default for Config {
     fn default() -> Self {
@@ -57,6 +73,7 @@ impl Default for Config {
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
             jitter: Mutex::new(fastrand::Rng::new()),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -124,6 +141,12 @@ impl PipelineBuilder {
             })?;
         self.config.user_agent = Some(value);
         Ok(self)
+    }
+
+    /// The largest answer body read; a bigger one fails with `Error::ResponseTooLarge`.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.config.max_response_bytes = limit;
+        self
     }
 
     /// Retries of every call (per call: [`Pipeline::with_retry`]).
@@ -502,7 +525,7 @@ impl Pipeline {
             report.headers = response.headers().clone();
             report.request_id = request_id;
         });
-        Ok(response)
+        Ok(self.limit_body(response))
     }
 
     /// Records why nothing was sent and returns the stand-in error the generated client
@@ -518,6 +541,27 @@ impl Pipeline {
             .get("http://[refused")
             .build()
             .expect_err("an unparseable URL never builds")
+    }
+
+    /// Cuts the body off past the configured cap, so a huge or endless answer cannot exhaust
+    /// memory; reading it then fails with [`BodyLimitExceeded`] among the error's sources.
+    fn limit_body(&self, response: Response) -> Response {
+        let limit = self.config.max_response_bytes;
+        let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+        use http_body_util::BodyExt;
+        let limited = http_body_util::Limited::new(body, limit).map_err(
+            move |err| -> Box<dyn std::error::Error + Send + Sync> {
+                if err.is::<http_body_util::LengthLimitError>() {
+                    Box::new(BodyLimitExceeded(limit))
+                } else {
+                    err
+                }
+            },
+        );
+        Response::from(http::Response::from_parts(
+            parts,
+            reqwest::Body::wrap(limited),
+        ))
     }
 
     fn update(&self, f: impl FnOnce(&mut CallReport)) {

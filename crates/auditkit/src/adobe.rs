@@ -93,6 +93,23 @@ impl AdobeClientBuilder {
 }
 
 impl AdobeClient {
+    /// This client with another retry policy, for the calls made through the copy (the retry
+    /// budget stays shared).
+    pub fn with_retry(&self, policy: auditkit_runtime::RetryPolicy) -> Self {
+        Self {
+            pipeline: self.pipeline.with_retry(policy),
+            ..self.clone()
+        }
+    }
+
+    /// This client with other timeouts, for the calls made through the copy.
+    pub fn with_timeouts(&self, timeouts: auditkit_runtime::Timeouts) -> Self {
+        Self {
+            pipeline: self.pipeline.with_timeouts(timeouts),
+            ..self.clone()
+        }
+    }
+
     pub fn builder() -> AdobeClientBuilder {
         AdobeClientBuilder::default()
     }

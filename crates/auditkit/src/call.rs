@@ -52,10 +52,7 @@ pub(crate) async fn convert<E: ErrorBody>(error: GeneratedError<E>, record: &Cal
     match error {
         GeneratedError::InvalidRequest(message) => Error::InvalidRequest(message),
         GeneratedError::CommunicationError(source) | GeneratedError::ResponseBodyError(source) => {
-            Error::Transport {
-                source: source.without_url(),
-                details: Box::new(details),
-            }
+            Error::from_transport(source, details)
         }
         GeneratedError::ErrorResponse(answer) => {
             let status = answer.status().as_u16();
@@ -80,10 +77,7 @@ pub(crate) async fn convert<E: ErrorBody>(error: GeneratedError<E>, record: &Cal
                         (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned());
                     service_error(status, body, None, message, wait, details)
                 }
-                Err(source) => Error::Transport {
-                    source: source.without_url(),
-                    details: Box::new(details),
-                },
+                Err(source) => Error::from_transport(source, details),
             }
         }
         other => Error::InvalidRequest(format!("unexpected client failure: {other}")),

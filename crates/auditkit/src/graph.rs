@@ -8,6 +8,10 @@ use auditkit_runtime::security::{origin, same_origin};
 use auditkit_runtime::{CallRecord, Error, Pipeline};
 use reqwest::Url;
 use reqwest::header::HeaderName;
+use std::collections::BTreeSet;
+
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
 use crate::auth::entra::{EntraCredential, GraphCloud};
@@ -137,6 +141,32 @@ impl GraphClientBuilder {
 }
 
 impl GraphClient {
+    async fn next_page_of<T: DeserializeOwned>(&self, link: &str) -> Result<Page<T>, Error> {
+        let page: Collection<T> = self.follow(link, "next_page").await?;
+        Ok(Page {
+            items: page.value,
+            next_link: page.next_link,
+            count: page.count,
+        })
+    }
+
+    /// This client with another retry policy, for the calls made through the copy (the retry
+    /// budget stays shared).
+    pub fn with_retry(&self, policy: auditkit_runtime::RetryPolicy) -> Self {
+        Self {
+            pipeline: self.pipeline.with_retry(policy),
+            ..self.clone()
+        }
+    }
+
+    /// This client with other timeouts, for the calls made through the copy.
+    pub fn with_timeouts(&self, timeouts: auditkit_runtime::Timeouts) -> Self {
+        Self {
+            pipeline: self.pipeline.with_timeouts(timeouts),
+            ..self.clone()
+        }
+    }
+
     pub fn builder() -> GraphClientBuilder {
         GraphClientBuilder::default()
     }
@@ -196,18 +226,17 @@ async fn decode_json<T: DeserializeOwned, E: ErrorBody + DeserializeOwned>(
     let response = match outcome {
         Ok(response) => response,
         Err(source) => {
-            return Err(record.take_refusal().unwrap_or_else(|| Error::Transport {
-                source: source.without_url(),
-                details: Box::new(record.details()),
-            }));
+            return Err(record
+                .take_refusal()
+                .unwrap_or_else(|| Error::from_transport(source, record.details())));
         }
     };
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(|source| Error::Transport {
-        source: source.without_url(),
-        details: Box::new(record.details()),
-    })?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|source| Error::from_transport(source, record.details()))?;
     if let Some(refusal) = record.take_refusal() {
         return Err(refusal);
     }
@@ -407,11 +436,7 @@ impl AuditEvents<'_> {
 
     /// The page at a saved `@odata.nextLink`.
     pub async fn next_page(&self, next_link: &str) -> Result<Page<AuditEvent>, Error> {
-        let page: AuditEventCollectionResponse = self
-            .client
-            .follow(next_link, "list_audit_events_next_page")
-            .await?;
-        Ok(event_page(page))
+        self.client.next_page_of(next_link).await
     }
 
     /// `$count` with an optional `$filter`.
@@ -434,45 +459,183 @@ impl AuditEvents<'_> {
         })
     }
 
-    /// Every audit category (all pages).
-    pub async fn categories(&self) -> Result<Vec<String>, Error> {
-        let (api, record) = self.client.call();
-        let result = api
-            .device_management_audit_events_get_audit_categories()
-            .send()
-            .await;
-        let first = call::finish(result, &record).await?.into_inner();
-        self.collect_strings(first).await
+    /// Every audit category, following `@odata.nextLink`.
+    pub fn categories(&self) -> BoxStream<'static, Result<String, Error>> {
+        let client = self.client.clone();
+        let first = Box::pin(async move {
+            let (api, record) = client.call();
+            let result = api
+                .device_management_audit_events_get_audit_categories()
+                .send()
+                .await;
+            Ok(string_page(
+                call::finish(result, &record).await?.into_inner(),
+            ))
+        });
+        items(walk(self.client.clone(), first)).boxed()
     }
 
-    /// Every activity type of `category` (all pages). The category is plain text: quotes are
-    /// doubled into an OData literal here.
-    pub async fn activity_types(&self, category: &str) -> Result<Vec<String>, Error> {
-        let (api, record) = self.client.call();
+    /// Every activity type of `category`, following `@odata.nextLink`. The category is plain
+    /// text (`Bob's Apps`): its quotes are doubled into an OData literal here.
+    pub fn activity_types(&self, category: &str) -> BoxStream<'static, Result<String, Error>> {
+        let client = self.client.clone();
         let literal = category.replace('\'', "''");
-        let result = api
-            .device_management_audit_events_get_audit_activity_types()
-            .category(literal)
-            .send()
-            .await;
-        let first = call::finish(result, &record).await?.into_inner();
-        self.collect_strings(first).await
+        let first = Box::pin(async move {
+            let (api, record) = client.call();
+            let result = api
+                .device_management_audit_events_get_audit_activity_types()
+                .category(literal)
+                .send()
+                .await;
+            Ok(string_page(
+                call::finish(result, &record).await?.into_inner(),
+            ))
+        });
+        items(walk(self.client.clone(), first)).boxed()
     }
 
-    async fn collect_strings(
-        &self,
-        mut page: StringCollectionResponse,
-    ) -> Result<Vec<String>, Error> {
-        let mut all = std::mem::take(&mut page.value);
-        while let Some(link) = page.odata_next_link.take() {
-            page = self
-                .client
-                .follow(&link, "string_collection_next_page")
-                .await?;
-            all.append(&mut page.value);
-        }
-        Ok(all)
+    /// The pages of a listing, one request each, following `@odata.nextLink`; save a page's
+    /// `next_link` to resume with [`AuditEvents::pages_from`] after a crash. Only one page is
+    /// held at a time. A page that fails (after the retry policy) ends the stream with its
+    /// error.
+    pub fn pages(&self, query: ListQuery) -> BoxStream<'static, Result<Page<AuditEvent>, Error>> {
+        let client = self.client.clone();
+        let first = Box::pin(async move { client.audit_events().list_page(&query).await });
+        walk(self.client.clone(), first).boxed()
     }
+
+    /// The pages from a saved `@odata.nextLink` on.
+    pub fn pages_from(
+        &self,
+        next_link: impl Into<String>,
+    ) -> BoxStream<'static, Result<Page<AuditEvent>, Error>> {
+        let client = self.client.clone();
+        let link = next_link.into();
+        let first = Box::pin(async move { client.next_page_of::<AuditEvent>(&link).await });
+        walk(self.client.clone(), first).boxed()
+    }
+
+    /// Every event of a listing, page after page.
+    pub fn list(&self, query: ListQuery) -> BoxStream<'static, Result<AuditEvent, Error>> {
+        items(self.pages(query)).boxed()
+    }
+
+    /// Every event from a saved `@odata.nextLink` on.
+    pub fn list_from(
+        &self,
+        next_link: impl Into<String>,
+    ) -> BoxStream<'static, Result<AuditEvent, Error>> {
+        items(self.pages_from(next_link)).boxed()
+    }
+
+    /// A long export that can stop and resume without skiptokens, which expire: events in
+    /// `activityDateTime` order from `from` on, each with the [`Watermark`] to resume after it.
+    /// Events at the watermark's instant that were already seen are skipped, so nothing is
+    /// lost or repeated at the boundary. `filter` narrows the export further.
+    pub fn export(
+        &self,
+        filter: Option<String>,
+        from: Option<Watermark>,
+    ) -> BoxStream<'static, Result<(AuditEvent, Watermark), Error>> {
+        let mut query = ListQuery::new().order_by("activityDateTime asc");
+        let since = from.as_ref().map(|mark| {
+            crate::Filter::field(crate::Field::ActivityDateTime)
+                .ge(mark.at)
+                .to_string()
+        });
+        let filter = match (filter, since) {
+            (Some(filter), Some(since)) => Some(format!("({filter}) and {since}")),
+            (filter, since) => filter.or(since),
+        };
+        if let Some(filter) = filter {
+            query = query.filter(filter);
+        }
+        let mut mark = from.unwrap_or_default();
+        self.list(query)
+            .try_filter_map(move |event| {
+                let outcome = match event.activity_date_time {
+                    Some(at) if at < mark.at => None,
+                    Some(at) if at == mark.at => {
+                        let id = event.id.clone().unwrap_or_default();
+                        mark.ids_at.insert(id).then(|| (event, mark.clone()))
+                    }
+                    Some(at) => {
+                        mark = Watermark {
+                            at,
+                            ids_at: BTreeSet::from([event.id.clone().unwrap_or_default()]),
+                        };
+                        Some((event, mark.clone()))
+                    }
+                    None => Some((event, mark.clone())),
+                };
+                std::future::ready(Ok(outcome))
+            })
+            .boxed()
+    }
+}
+
+/// Where a time-ordered export stands: the `activityDateTime` of the last event delivered and
+/// the ids of every event delivered at exactly that instant. Serialise it to resume later.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Watermark {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub ids_at: BTreeSet<String>,
+}
+
+type PageFuture<T> = futures::future::BoxFuture<'static, Result<Page<T>, Error>>;
+
+/// Walks `@odata.nextLink` from a first page; ends after the last page or the first error.
+fn walk<T>(
+    client: GraphClient,
+    first: PageFuture<T>,
+) -> impl Stream<Item = Result<Page<T>, Error>> + Send + 'static
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    enum Next<T> {
+        First(PageFuture<T>),
+        Link(String),
+        Done,
+    }
+    futures::stream::unfold((client, Next::First(first)), |(client, next)| async move {
+        let page = match next {
+            Next::First(first) => first.await,
+            Next::Link(link) => client.next_page_of::<T>(&link).await,
+            Next::Done => return None,
+        };
+        let next = match &page {
+            Ok(page) => page.next_link.clone().map_or(Next::Done, Next::Link),
+            Err(_) => Next::Done,
+        };
+        Some((page, (client, next)))
+    })
+}
+
+fn items<T: Send + 'static>(
+    pages: impl Stream<Item = Result<Page<T>, Error>> + Send + 'static,
+) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+    pages
+        .map_ok(|page| futures::stream::iter(page.items.into_iter().map(Ok)))
+        .try_flatten()
+}
+
+fn string_page(page: StringCollectionResponse) -> Page<String> {
+    Page {
+        items: page.value,
+        next_link: page.odata_next_link,
+        count: page.odata_count,
+    }
+}
+
+/// Any OData collection page, for pages reached through `@odata.nextLink`.
+#[derive(serde::Deserialize)]
+struct Collection<T> {
+    #[serde(default = "Vec::new")]
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    #[serde(rename = "@odata.count")]
+    count: Option<i64>,
 }
 
 fn event_page(page: AuditEventCollectionResponse) -> Page<AuditEvent> {
@@ -488,14 +651,10 @@ async fn read_stream(
     record: &CallRecord,
 ) -> Result<bytes::Bytes, Error> {
     use futures::TryStreamExt;
-    let chunks: Vec<bytes::Bytes> =
-        stream
-            .into_inner()
-            .try_collect()
-            .await
-            .map_err(|source| Error::Transport {
-                source: source.without_url(),
-                details: Box::new(record.details()),
-            })?;
+    let chunks: Vec<bytes::Bytes> = stream
+        .into_inner()
+        .try_collect()
+        .await
+        .map_err(|source| Error::from_transport(source, record.details()))?;
     Ok(chunks.concat().into())
 }

@@ -7,6 +7,9 @@
 pub mod adobe;
 pub mod auth;
 mod call;
+pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 mod options;
 
@@ -18,6 +21,9 @@ pub use auditkit_runtime::{
 pub use auth::entra::{EntraCredential, GraphCloud};
 pub use auth::ims::{ImsCredential, ImsEnvironment};
 pub use auth::{TokenCache, TokenKey, http_client_builder};
-pub use graph::{AuditEvents, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page};
+pub use filter::{Field, Filter, OrderBy};
+pub use graph::{
+    AuditEvents, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page, Watermark,
+};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -21,6 +21,7 @@ pub(crate) struct Common {
     pub(crate) timeouts: Option<Timeouts>,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) time: Option<(Arc<dyn Clock>, Arc<dyn Sleeper>)>,
+    pub(crate) max_response_bytes: Option<usize>,
 }
 
 impl Common {
@@ -68,6 +69,9 @@ impl Common {
         }
         if let Some((clock, sleeper)) = &self.time {
             builder = builder.time(clock.clone(), sleeper.clone());
+        }
+        if let Some(limit) = self.max_response_bytes {
+            builder = builder.max_response_bytes(limit);
         }
         builder
     }
@@ -118,6 +122,13 @@ macro_rules! common_setters {
         /// Paces calls client-side, e.g. [`auditkit_runtime::RateLimit::intune_writes`].
         pub fn rate_limit(mut self, limit: $crate::RateLimit) -> Self {
             self.common.rate_limit = Some(limit);
+            self
+        }
+
+        /// The largest answer body read (32 MiB by default); a bigger one is cut off with
+        /// `Error::ResponseTooLarge` instead of filling memory.
+        pub fn max_response_bytes(mut self, limit: usize) -> Self {
+            self.common.max_response_bytes = Some(limit);
             self
         }
 

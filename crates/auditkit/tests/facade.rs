@@ -12,6 +12,7 @@ use auditkit::{
     RetryPolicy, TokenCache,
 };
 use auditkit_runtime::ManualClock;
+use futures::TryStreamExt;
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -471,11 +472,15 @@ async fn every_graph_operation_through_the_facade() {
         42
     );
     assert_eq!(
-        events.categories().await.unwrap(),
+        events.categories().try_collect::<Vec<_>>().await.unwrap(),
         ["Application", "Compliance"]
     );
     assert_eq!(
-        events.activity_types("Bob's Apps").await.unwrap(),
+        events
+            .activity_types("Bob's Apps")
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap(),
         ["Create Bob's App"]
     );
     let error = events.get("missing").await.unwrap_err();

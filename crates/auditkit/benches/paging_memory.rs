@@ -1,0 +1,363 @@
+//! Paging memory: list N audit events in pages of 1,000 from a local server and report the
+//! throughput and the peak resident memory of the process.
+//!
+//! ```text
+//! cargo bench -p auditkit --bench paging_memory
+//! PAGING_BENCH_EVENTS=2000000 cargo bench -p auditkit --bench paging_memory
+//! PAGING_BENCH_SERVER=child cargo bench -p auditkit --bench paging_memory
+//! ```
+//!
+//! The server is a wiremock `MockServer` on 127.0.0.1 whose responder *generates* page `n`
+//! (from `$skiptoken=n`): 1,000 Intune-like events, each with its own id, and an
+//! `@odata.nextLink` to page `n + 1` until the run's total is reached. The total travels in
+//! the base path (`/n{total}/v1.0`), so one server serves every run.
+//!
+//! By default the server runs in this process (on wiremock's own thread), so the figures
+//! include it. With `PAGING_BENCH_SERVER=child` the bench re-executes itself as a server-only
+//! child process, and the figures are the client's alone (the child's peak is printed too).
+//!
+//! Peak memory is `VmHWM` from `/proc/self/status`. Before each run the high-water mark is
+//! reset by writing `5` to `/proc/self/clear_refs` (Linux >= 4.0), so "run peak" is the peak
+//! during that run only; "process peak" is the maximum over the whole process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::fmt::Write as _;
+use std::io::{BufRead as _, Read as _};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use auditkit::{EntraCredential, GraphClient, ListQuery};
+use futures::StreamExt;
+use serde_json::json;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const PAGE: usize = 1_000;
+const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
+const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
+const ID_PREFIX: &str = "9d3e6c1a-52b7-4f0e-8a6d-";
+const DEFAULT_LARGEST: usize = 1_000_000;
+
+/// Generates page `$skiptoken` of a listing whose total is the `n{total}` first path segment.
+struct GeneratedPages {
+    origin: String,
+}
+
+impl Respond for GeneratedPages {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let total: usize = request
+            .url
+            .path_segments()
+            .and_then(|mut segments| segments.next())
+            .and_then(|first| first.strip_prefix('n'))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let page: usize = request
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "$skiptoken")
+            .map_or(0, |(_, v)| v.parse().unwrap());
+        let start = (page * PAGE).min(total);
+        let end = (start + PAGE).min(total);
+        let mut body = String::with_capacity((end - start) * 900 + 256);
+        body.push_str(
+            "{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#deviceManagement/auditEvents\",\"value\":[",
+        );
+        for seq in start..end {
+            if seq > start {
+                body.push(',');
+            }
+            write_event(&mut body, seq);
+        }
+        body.push(']');
+        if end < total {
+            write!(
+                body,
+                ",\"@odata.nextLink\":\"{}/n{total}{EVENTS}?$skiptoken={}\"",
+                self.origin,
+                page + 1
+            )
+            .unwrap();
+        }
+        body.push('}');
+        ResponseTemplate::new(200).set_body_raw(body, "application/json")
+    }
+}
+
+/// One event shaped like a real Intune audit event (about 1 KB of JSON). Every id is distinct:
+/// its last 12 digits are the event's sequence number.
+fn write_event(out: &mut String, seq: usize) {
+    const COMPONENTS: [(&str, &str, &str); 4] = [
+        (
+            "DeviceConfiguration",
+            "Windows10GeneralConfiguration",
+            "PasswordRequired",
+        ),
+        (
+            "DeviceCompliance",
+            "Windows10CompliancePolicy",
+            "OsMinimumVersion",
+        ),
+        ("Application", "Win32LobApp", "DisplayVersion"),
+        ("Enrollment", "DeviceEnrollmentLimitConfiguration", "Limit"),
+    ];
+    let (component, resource_type, property) = COMPONENTS[seq % COMPONENTS.len()];
+    let operation = ["Patch", "Create", "Delete", "Action"][seq % 4];
+    let seconds = seq / 10;
+    let (day, hour, minute, second) = (
+        seconds / 86_400 % 28 + 1,
+        seconds / 3_600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    write!(
+        out,
+        concat!(
+            "{{\"@odata.type\":\"#microsoft.graph.auditEvent\",",
+            "\"id\":\"{prefix}{seq:012}\",",
+            "\"displayName\":\"{op} {component}\",",
+            "\"componentName\":\"{component}\",",
+            "\"activity\":\"{op} {component}\",",
+            "\"activityDateTime\":\"2025-03-{day:02}T{hour:02}:{minute:02}:{second:02}.{frac:07}Z\",",
+            "\"activityType\":\"{op} {component}\",",
+            "\"activityOperationType\":\"{op}\",",
+            "\"activityResult\":\"Success\",",
+            "\"correlationId\":\"{corr:08x}-1c2d-4e3f-8a9b-{seq:012x}\",",
+            "\"category\":\"{component}\",",
+            "\"actor\":{{\"@odata.type\":\"#microsoft.graph.auditActor\",\"type\":\"ItPro\",",
+            "\"auditActorType\":\"ItPro\",",
+            "\"userPermissions\":[\"Microsoft.Intune/{component}/Read\",\"Microsoft.Intune/{component}/Update\"],",
+            "\"applicationId\":\"5926fc8e-304e-4f59-8bed-58ca97cc39a4\",",
+            "\"applicationDisplayName\":\"Microsoft Intune portal extension\",",
+            "\"userPrincipalName\":\"admin{user}@contoso.onmicrosoft.com\",",
+            "\"userId\":\"3f2504e0-4f89-41d3-9a0c-{user:012}\",",
+            "\"ipAddress\":\"203.0.113.{ip}\"}},",
+            "\"resources\":[{{\"@odata.type\":\"#microsoft.graph.auditResource\",",
+            "\"displayName\":\"Contoso baseline {rid}\",",
+            "\"type\":\"{resource_type}\",",
+            "\"auditResourceType\":\"Microsoft.Management.Services.Api.{resource_type}\",",
+            "\"resourceId\":\"c0ffee00-aaaa-4bbb-8ccc-{rid:012}\",",
+            "\"modifiedProperties\":[",
+            "{{\"displayName\":\"{property}\",\"oldValue\":\"false\",\"newValue\":\"true\"}},",
+            "{{\"displayName\":\"LastModifiedDateTime\",\"oldValue\":\"2025-03-01T08:00:00Z\",\"newValue\":\"2025-03-{day:02}T{hour:02}:{minute:02}:{second:02}Z\"}}",
+            "]}}]}}"
+        ),
+        prefix = ID_PREFIX,
+        seq = seq,
+        op = operation,
+        component = component,
+        resource_type = resource_type,
+        property = property,
+        day = day,
+        hour = hour,
+        minute = minute,
+        second = second,
+        frac = seq % 10 * 1_000_000,
+        corr = seq.wrapping_mul(2_654_435_761) & 0xffff_ffff,
+        user = seq % 37,
+        ip = seq % 250 + 1,
+        rid = seq % 500,
+    )
+    .unwrap();
+}
+
+async fn start_server() -> MockServer {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = MockServer::builder()
+        .listener(listener)
+        .disable_request_recording()
+        .start()
+        .await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "t", "expires_in": 3600})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/n[0-9]+/v1\.0/deviceManagement/auditEvents$"))
+        .respond_with(GeneratedPages {
+            origin: server.uri(),
+        })
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The pipeline as users get it: default retry policy, timeouts and HTTP client.
+fn client(origin: &str, total: usize) -> GraphClient {
+    let uri = url::Url::parse(origin).unwrap();
+    GraphClient::builder()
+        .credential(
+            EntraCredential::client_secret("tenant", "app", "secret").authority_host(uri.clone()),
+        )
+        .base_url(uri.join(&format!("/n{total}/v1.0")).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// `VmHWM` and `VmRSS` of a process, in kB.
+fn memory(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Resets the high-water mark of a process; false where the kernel does not allow it.
+fn reset_peak(pid: &str) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// Lists `total` events, checking that each one is the next expected one; returns
+/// (events, pages, seconds).
+async fn run(origin: &str, total: usize) -> (usize, usize, f64) {
+    let client = client(origin, total);
+    let started = Instant::now();
+    let mut events = client.audit_events().list(ListQuery::new());
+    let mut count = 0usize;
+    while let Some(event) = events.next().await {
+        let event = event.unwrap();
+        let id = event.id.as_deref().unwrap();
+        let seq: usize = id.strip_prefix(ID_PREFIX).unwrap().parse().unwrap();
+        assert_eq!(seq, count, "every event once, in order");
+        assert!(event.activity_date_time.is_some() && event.correlation_id.is_some());
+        assert_eq!(event.resources[0].modified_properties.len(), 2);
+        count += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(count, total, "every event of the listing");
+    (count, total.div_ceil(PAGE), seconds)
+}
+
+fn serve_forever() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(start_server());
+    println!("{}", server.uri());
+    // Serves until the parent closes our stdin (or exits).
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(server);
+}
+
+fn sizes() -> Vec<usize> {
+    let largest = std::env::var("PAGING_BENCH_EVENTS")
+        .ok()
+        .map_or(DEFAULT_LARGEST, |v| {
+            v.trim().replace('_', "").parse().unwrap()
+        });
+    let mut sizes: Vec<usize> = [10_000, 100_000]
+        .into_iter()
+        .filter(|&n| n < largest)
+        .collect();
+    sizes.push(largest);
+    sizes
+}
+
+fn main() {
+    if std::env::var_os("PAGING_BENCH_ROLE").is_some_and(|role| role == "server") {
+        serve_forever();
+        return;
+    }
+    let separate = std::env::var("PAGING_BENCH_SERVER").is_ok_and(|mode| mode == "child");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let mut child: Option<Child> = None;
+    let mut in_process: Option<MockServer> = None;
+    let origin = if separate {
+        let mut spawned = Command::new(std::env::current_exe().unwrap())
+            .env("PAGING_BENCH_ROLE", "server")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(spawned.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        child = Some(spawned);
+        line.trim().to_owned()
+    } else {
+        let server = runtime.block_on(start_server());
+        let origin = server.uri();
+        in_process = Some(server);
+        origin
+    };
+    let child_pid = child.as_ref().map(|c| c.id().to_string());
+
+    let (start_hwm, start_rss) = memory("self");
+    println!(
+        "paging_memory: pages of {PAGE}, server {}, {} cores",
+        if separate {
+            "in a child process (figures are the client's alone)"
+        } else {
+            "in this process (figures include wiremock)"
+        },
+        std::thread::available_parallelism().map_or(0, usize::from),
+    );
+    println!(
+        "before the first run: VmHWM {:.1} MiB, VmRSS {:.1} MiB",
+        mb(start_hwm),
+        mb(start_rss)
+    );
+    println!(
+        "{:>10} {:>6} {:>8} {:>10} {:>14} {:>16} {:>10}{}",
+        "events",
+        "pages",
+        "seconds",
+        "events/s",
+        "run peak MiB",
+        "process peak MiB",
+        "VmRSS MiB",
+        if separate { "  server peak MiB" } else { "" }
+    );
+    let mut process_peak = start_hwm;
+    let mut resettable = true;
+    for total in sizes() {
+        resettable &= reset_peak("self");
+        if let Some(pid) = &child_pid {
+            reset_peak(pid);
+        }
+        let (events, pages, seconds) = runtime.block_on(run(&origin, total));
+        let (hwm, rss) = memory("self");
+        process_peak = process_peak.max(hwm);
+        let server = child_pid.as_deref().map_or(String::new(), |pid| {
+            format!("  {:>14.1}", mb(memory(pid).0))
+        });
+        println!(
+            "{events:>10} {pages:>6} {seconds:>8.2} {:>10.0} {:>14.1} {:>16.1} {:>10.1}{server}",
+            events as f64 / seconds,
+            mb(hwm),
+            mb(process_peak),
+            mb(rss),
+        );
+    }
+    if !resettable {
+        println!(
+            "note: /proc/self/clear_refs refused the reset; \"run peak\" is the process peak so far"
+        );
+    }
+
+    drop(in_process);
+    if let Some(mut child) = child {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+}

@@ -1,0 +1,488 @@
+//! Retries, budgets, timeouts and caps over loopback. Waits go through a `ManualClock`, which
+//! records them instead of sleeping; only the timeout tests spend real (sub-second) time,
+//! because reqwest's own timers must run on real time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auditkit::graph::AuditEvent;
+use auditkit::{
+    EntraCredential, Error, GraphClient, GraphClientBuilder, ManualClock, RateLimit, RetryBudget,
+    RetryPolicy, Timeouts,
+};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
+const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
+const SEED: u64 = 20261125;
+
+async fn start() -> MockServer {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = MockServer::builder().listener(listener).start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "t", "expires_in": 3600})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+fn builder(server: &MockServer, clock: &ManualClock) -> GraphClientBuilder {
+    let uri = url::Url::parse(&server.uri()).unwrap();
+    eprintln!("jitter seed {SEED}");
+    GraphClient::builder()
+        .credential(
+            EntraCredential::client_secret("tenant", "app", "secret").authority_host(uri.clone()),
+        )
+        .base_url(uri.join("/v1.0").unwrap())
+        .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+        .retry(RetryPolicy::default().jitter_seed(SEED))
+        .time(Arc::new(clock.clone()), Arc::new(clock.clone()))
+}
+
+fn event(id: &str) -> serde_json::Value {
+    json!({"id": id})
+}
+
+async fn api_requests(server: &MockServer) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() != TOKEN_PATH)
+        .collect()
+}
+
+fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.headers.get(name).map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn throttled_then_unavailable_then_ok_succeeds_in_three_attempts_with_the_right_waits() {
+    let server = start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "2"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(event("e")))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let client = builder(&server, &clock).build().unwrap();
+
+    let got = client.audit_events().get("e").await.unwrap();
+    assert_eq!(got.id.as_deref(), Some("e"));
+
+    let waits = clock.sleeps();
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert_eq!(
+        waits[0],
+        Duration::from_secs(2),
+        "Retry-After is longer than the first backoff"
+    );
+    assert!(
+        waits[1] >= Duration::from_secs(1) && waits[1] <= Duration::from_secs(2),
+        "{waits:?}"
+    );
+    let requests = api_requests(&server).await;
+    assert_eq!(requests.len(), 3);
+    let ids: Vec<_> = requests
+        .iter()
+        .map(|r| header(r, "client-request-id").unwrap())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one client-request-id for the whole call: {ids:?}"
+    );
+    let attempts: Vec<_> = requests
+        .iter()
+        .map(|r| header(r, "retry-attempt"))
+        .collect();
+    assert_eq!(attempts, [None, Some("1"), Some("2")]);
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let server = start().await;
+    let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(6));
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", at.as_str()))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(event("e")))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    builder(&server, &clock)
+        .build()
+        .unwrap()
+        .audit_events()
+        .get("e")
+        .await
+        .unwrap();
+    let waits = clock.sleeps();
+    assert_eq!(waits.len(), 1);
+    assert!(
+        waits[0] > Duration::from_secs(4) && waits[0] <= Duration::from_secs(6),
+        "{waits:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_still_backs_off() {
+    let server = start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(event("e")))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    builder(&server, &clock)
+        .build()
+        .unwrap()
+        .audit_events()
+        .get("e")
+        .await
+        .unwrap();
+    let waits = clock.sleeps();
+    assert_eq!(waits.len(), 2);
+    assert!(
+        waits[0] >= Duration::from_millis(500),
+        "at least half the first backoff: {waits:?}"
+    );
+    assert!(
+        waits[1] >= Duration::from_secs(1),
+        "and it grows: {waits:?}"
+    );
+}
+
+#[tokio::test]
+async fn unavailable_on_every_attempt_gives_up_with_the_last_status_and_request_id() {
+    let server = start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("request-id", "rid-last")
+                .set_body_json(
+                    json!({"error": {"code": "serviceNotAvailable", "message": "down"}}),
+                ),
+        )
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let error = builder(&server, &clock)
+        .build()
+        .unwrap()
+        .audit_events()
+        .get("e")
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(503));
+    assert_eq!(error.request_id(), Some("rid-last"));
+    assert_eq!(error.details().unwrap().attempts, 3);
+    assert!(error.is_retryable());
+    assert_eq!(api_requests(&server).await.len(), 3);
+    assert_eq!(clock.sleeps().len(), 2);
+}
+
+#[tokio::test]
+async fn bad_request_is_never_retried() {
+    let server = start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error": {"code": "invalidRequest", "message": "no"}})),
+        )
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let error = builder(&server, &clock)
+        .build()
+        .unwrap()
+        .audit_events()
+        .get("e")
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(400));
+    assert!(!error.is_retryable());
+    assert_eq!(api_requests(&server).await.len(), 1);
+    assert!(clock.sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn a_post_that_timed_out_after_sending_is_not_retried_unless_asked() {
+    let server = start().await;
+    Mock::given(method("POST"))
+        .and(path(EVENTS))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(event("new"))
+                .set_delay(Duration::from_secs(2)),
+        )
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let timeouts = Timeouts {
+        attempt: Duration::from_millis(200),
+        operation: Duration::from_secs(60),
+    };
+    let client = builder(&server, &clock).timeouts(timeouts).build().unwrap();
+
+    let error = client
+        .audit_events()
+        .create(&AuditEvent::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    assert!(error.may_have_reached_server());
+    assert_eq!(
+        api_requests(&server).await.len(),
+        1,
+        "an ambiguous POST is not repeated"
+    );
+
+    let lenient = client.with_retry(
+        RetryPolicy::default()
+            .jitter_seed(SEED)
+            .retry_ambiguous_writes(true),
+    );
+    let error = lenient
+        .audit_events()
+        .create(&AuditEvent::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout());
+    assert_eq!(
+        api_requests(&server).await.len(),
+        1 + 3,
+        "with the option, every attempt is used"
+    );
+}
+
+#[tokio::test]
+async fn a_post_answered_503_is_retried_because_it_was_not_processed() {
+    let server = start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(event("new")))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let created = builder(&server, &clock)
+        .build()
+        .unwrap()
+        .audit_events()
+        .create(&AuditEvent::default())
+        .await
+        .unwrap();
+    assert_eq!(created.id.as_deref(), Some("new"));
+    assert_eq!(api_requests(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_retry_budget_stops_retries_after_a_burst_and_recovers_after_successes() {
+    let server = start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{EVENTS}/bad")))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{EVENTS}/good")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(event("good")))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let budget = RetryBudget::new(10, 5, 10, 1);
+    let client = builder(&server, &clock)
+        .retry_budget(budget.clone())
+        .build()
+        .unwrap();
+
+    client.audit_events().get("bad").await.unwrap_err(); // 3 attempts, spends 10
+    assert_eq!(budget.available(), 0);
+    let error = client.audit_events().get("bad").await.unwrap_err();
+    assert_eq!(error.details().unwrap().attempts, 1, "no budget, no retry");
+    for _ in 0..5 {
+        client.audit_events().get("good").await.unwrap();
+    }
+    assert_eq!(budget.available(), 5);
+    let error = client.audit_events().get("bad").await.unwrap_err();
+    assert_eq!(
+        error.details().unwrap().attempts,
+        2,
+        "one retry's worth refilled"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_next_link_times_out_and_is_retried() {
+    let server = start().await;
+    Mock::given(method("GET"))
+        .and(path(EVENTS))
+        .and(wiremock::matchers::query_param("$skiptoken", "2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"value": [event("late")]}))
+                .set_delay(Duration::from_secs(5)),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(EVENTS))
+        .and(wiremock::matchers::query_param("$skiptoken", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": [event("p2")]})))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let timeouts = Timeouts {
+        attempt: Duration::from_millis(300),
+        operation: Duration::from_secs(60),
+    };
+    let client = builder(&server, &clock).timeouts(timeouts).build().unwrap();
+    let link = format!("{}{EVENTS}?$skiptoken=2", server.uri());
+    let page = client.audit_events().next_page(&link).await.unwrap();
+    assert_eq!(page.items[0].id.as_deref(), Some("p2"));
+    assert_eq!(clock.sleeps().len(), 1);
+}
+
+#[tokio::test]
+async fn a_50_mb_answer_is_cut_off_by_the_size_cap() {
+    let server = start().await;
+    let huge = format!(
+        "{{\"value\": [{{\"id\": \"{}\"}}]}}",
+        "x".repeat(50 * 1024 * 1024)
+    );
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(huge, "application/json"))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let client = builder(&server, &clock)
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let error = client
+        .audit_events()
+        .list_page(&Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::ResponseTooLarge { limit, .. } if limit == auditkit_runtime::DEFAULT_MAX_RESPONSE_BYTES),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_never_ending_answer_is_cut_off_by_the_attempt_timeout() {
+    // A server that sends headers, then body bytes forever (bounded here to 10 s).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0_u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                while tokio::time::Instant::now() < deadline {
+                    if socket.write_all(b"1\r\n \r\n").await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+        }
+    });
+    let token_server = start().await;
+    let clock = ManualClock::new();
+    let client = GraphClient::builder()
+        .credential(
+            EntraCredential::client_secret("tenant", "app", "secret")
+                .authority_host(url::Url::parse(&token_server.uri()).unwrap()),
+        )
+        .base_url(url::Url::parse(&format!("http://{address}/v1.0")).unwrap())
+        .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+        .retry(RetryPolicy::none())
+        .timeouts(Timeouts {
+            attempt: Duration::from_millis(500),
+            operation: Duration::from_secs(5),
+        })
+        .time(Arc::new(clock.clone()), Arc::new(clock))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let error = client
+        .audit_events()
+        .list_page(&Default::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut off after about the attempt timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_client_side_rate_limit_paces_writes() {
+    let server = start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(event("new")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(event("e")))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let client = builder(&server, &clock)
+        .rate_limit(RateLimit::writes(2, Duration::from_secs(10)))
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        client
+            .audit_events()
+            .create(&AuditEvent::default())
+            .await
+            .unwrap();
+    }
+    for _ in 0..4 {
+        client.audit_events().get("e").await.unwrap();
+    }
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(5), Duration::from_secs(5)],
+        "a burst of 2, then one every 5 s; reads pass"
+    );
+}
