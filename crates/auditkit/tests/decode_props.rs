@@ -16,7 +16,9 @@ use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-/// The longest lifetime a token may claim (7 days), as the parsers enforce it.
+/// The shortest and longest lifetimes a token may claim (1 s, 7 days), as `auth::Token::new`
+/// enforces them.
+const MIN_LIFETIME_SECS: f64 = 1.0;
 const MAX_LIFETIME_SECS: f64 = 7.0 * 24.0 * 3600.0;
 /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the years RFC 3339 writes in four digits.
 const MIN_SECS: i64 = -62_135_596_800;
@@ -172,6 +174,10 @@ fn expires_in() -> impl Strategy<Value = Value> {
             -1.0,
             1e-300,
             f64::MIN_POSITIVE,
+            MIN_LIFETIME_SECS,
+            MIN_LIFETIME_SECS - 1e-9,
+            999.0,
+            1000.0,
             MAX_LIFETIME_SECS,
             MAX_LIFETIME_SECS + 1e-9,
             MAX_LIFETIME_SECS * 1000.0,
@@ -326,7 +332,7 @@ fn seen_seconds(body: &[u8]) -> Option<f64> {
 }
 
 fn usable(seconds: f64) -> bool {
-    seconds.is_finite() && seconds > 0.0 && seconds <= MAX_LIFETIME_SECS
+    seconds.is_finite() && (MIN_LIFETIME_SECS..=MAX_LIFETIME_SECS).contains(&seconds)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, checked character by character.
@@ -419,7 +425,7 @@ proptest! {
             other => prop_assert_eq!(ims_millis, None, "ims (ms) accepted {:?} s", other),
         }
         for lifetime in [entra, ims_seconds, ims_millis].into_iter().flatten() {
-            // Not `> ZERO`: see `a_sub_nanosecond_expires_in_is_refused` below.
+            prop_assert!(lifetime >= Duration::from_secs(1));
             prop_assert!(lifetime <= Duration::from_secs(7 * 24 * 3600));
         }
         // A refusal status never yields a token, whatever the body.
@@ -471,23 +477,28 @@ proptest! {
     }
 }
 
-/// Found by `an_unusable_expires_in_never_yields_a_token`: `Token::new` refuses
-/// `expires_in <= 0` but accepts a positive value below one nanosecond (`1e-10`, or
-/// `"0.000…38"`), which `Duration::from_secs_f64` rounds to a zero lifetime. The same holds
-/// for an IMS JWT answer of under a microsecond of milliseconds. Un-ignore once
-/// `auth::Token::new` refuses lifetimes that round to zero.
+/// Found by `an_unusable_expires_in_never_yields_a_token`: a positive `expires_in` below one
+/// nanosecond (`1e-10`, `"0.000…38"`) used to pass the `<= 0` check and become a token with a
+/// zero lifetime, fetched again on every call. Anything under a second is refused now.
 #[test]
-#[ignore = "known gap in auth::Token::new: a sub-nanosecond expires_in yields a zero-lifetime token"]
-fn a_sub_nanosecond_expires_in_is_refused() {
+fn a_sub_second_expires_in_is_refused() {
     for expires_in in [
         json!(1e-10),
         json!("0.0000000001"),
         json!(f64::MIN_POSITIVE),
+        json!(0.999),
+        json!("0.5"),
     ] {
         let body =
             serde_json::to_vec(&json!({"access_token": "t", "expires_in": expires_in})).unwrap();
         assert_eq!(entra_token_lifetime(200, &body), None, "{expires_in}");
         assert_eq!(ims_token_lifetime(200, &body, false), None, "{expires_in}");
-        assert_eq!(ims_token_lifetime(200, &body, true), None, "{expires_in}");
     }
+    // The JWT exchange answers in milliseconds: 999 ms is under a second, 1000 ms is one.
+    let millis = |ms: u64| serde_json::to_vec(&json!({"access_token": "t", "expires_in": ms}));
+    assert_eq!(ims_token_lifetime(200, &millis(999).unwrap(), true), None);
+    assert_eq!(
+        ims_token_lifetime(200, &millis(1000).unwrap(), true),
+        Some(Duration::from_secs(1))
+    );
 }

@@ -18,7 +18,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use cache::{TokenCache, TokenKey};
 
-/// Tokens claiming to live longer than this are refused as nonsense (Entra: ~1 h, IMS: 24 h).
+/// Tokens claiming to live longer than this, or less than a second, are refused as nonsense
+/// (Entra: ~1 h, IMS: 24 h).
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Token endpoints answer in well under a second; a hung one must not hang every API call.
 const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,7 +47,7 @@ impl Token {
             ));
         }
         if !lifetime_secs.is_finite()
-            || lifetime_secs <= 0.0
+            || lifetime_secs < 1.0
             || lifetime_secs > MAX_TOKEN_LIFETIME.as_secs_f64()
         {
             return Err(AuthError::new(
