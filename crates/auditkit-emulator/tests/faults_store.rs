@@ -1,0 +1,301 @@
+//! Seeded fault injection, Intune limits, hangs, and SQLite persistence across restarts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use auditkit_emulator::{Emulator, EmulatorConfig, Fault, FaultConfig};
+use common::{client, events_url, graph_token, ims_token, scratch};
+use serde_json::{Value, json};
+
+async fn fault_sequence(seed: u64) -> Vec<(u16, Option<String>)> {
+    let faults = FaultConfig {
+        rate: 0.5,
+        kinds: vec![
+            "429:2".parse().unwrap(),
+            "429".parse().unwrap(),
+            "503".parse().unwrap(),
+            "504".parse().unwrap(),
+            "delay:10ms".parse().unwrap(),
+        ],
+        intune_limits: false,
+    };
+    let emulator = Emulator::start(
+        EmulatorConfig::new()
+            .rng_seed(seed)
+            .faults(faults)
+            .seed_events(3),
+    )
+    .await
+    .unwrap();
+    let client = client();
+    // token routes are never faulted
+    let token = graph_token(&client, &emulator).await;
+    let url = events_url(&emulator);
+    let mut seen = Vec::new();
+    for _ in 0..40 {
+        let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|value| value.to_str().unwrap().to_owned());
+        if status != 200 {
+            let body: Value = response.json().await.unwrap();
+            assert!(body["error"]["code"].is_string(), "{body}");
+        }
+        seen.push((status, retry_after));
+    }
+    assert!(emulator.stats().faults_injected > 0);
+    emulator.shutdown().await;
+    seen
+}
+
+#[tokio::test]
+async fn same_seed_same_faults() {
+    let first = fault_sequence(2024).await;
+    let second = fault_sequence(2024).await;
+    assert_eq!(first, second, "rng seed 2024");
+    let statuses: std::collections::BTreeSet<u16> =
+        first.iter().map(|(status, _)| *status).collect();
+    assert!(statuses.contains(&200), "{first:?}");
+    assert!(statuses.len() >= 3, "{first:?}");
+    assert!(first.contains(&(429, Some("2".to_owned()))), "{first:?}");
+    assert!(
+        first
+            .iter()
+            .all(|(status, after)| *status == 429 || after.is_none())
+    );
+}
+
+#[tokio::test]
+async fn adobe_faults_use_error_response() {
+    let faults = FaultConfig {
+        rate: 1.0,
+        kinds: vec![Fault::Unavailable],
+        intune_limits: false,
+    };
+    let emulator = Emulator::start(EmulatorConfig::new().rng_seed(1).faults(faults))
+        .await
+        .unwrap();
+    let client = client();
+    let token = ims_token(&client, &emulator).await;
+    let response = client
+        .post(format!("{}audits", emulator.url()))
+        .bearer_auth(token)
+        .header("x-api-key", emulator.credentials().adobe_client_id.as_str())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["reason"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hang_blocks_only_its_own_request() {
+    let faults = FaultConfig {
+        rate: 1.0,
+        kinds: vec![Fault::Hang],
+        intune_limits: false,
+    };
+    let emulator = Emulator::start(EmulatorConfig::new().faults(faults))
+        .await
+        .unwrap();
+    let client = client();
+    let token = graph_token(&client, &emulator).await;
+    let url = events_url(&emulator);
+    let hanging = {
+        let client = client.clone();
+        let url = url.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .timeout(Duration::from_millis(300))
+                .send()
+                .await
+        })
+    };
+    // the token route still answers while the API request hangs
+    let started = Instant::now();
+    graph_token(&client, &emulator).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let result = hanging.await.unwrap();
+    assert!(result.unwrap_err().is_timeout());
+    // a hang still in progress does not stop shutdown
+    let pending = tokio::spawn({
+        let client = client.clone();
+        async move { client.get(url).bearer_auth(token).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    emulator.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let answer = pending.await.unwrap();
+    if let Ok(response) = answer {
+        assert_eq!(response.status(), 503);
+    }
+}
+
+#[tokio::test]
+async fn intune_limits_throttle_writes_per_app() {
+    let faults = FaultConfig {
+        rate: 0.0,
+        kinds: Vec::new(),
+        intune_limits: true,
+    };
+    let emulator = Emulator::start(EmulatorConfig::new().faults(faults))
+        .await
+        .unwrap();
+    let client = client();
+    let token = graph_token(&client, &emulator).await;
+    let url = events_url(&emulator);
+    for n in 0..100 {
+        let response = client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&json!({"displayName": format!("event {n}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "write {n}");
+    }
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"displayName": "one too many"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&wait), "{wait}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "TooManyRequests");
+    // reads still pass
+    let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(emulator.stats().events_stored, 100);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_events_across_restarts() {
+    let dir = scratch("sqlite");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("events.db");
+    let client = client();
+
+    let emulator = Emulator::start(EmulatorConfig::new().db(&db).seed_events(25).rng_seed(5))
+        .await
+        .unwrap();
+    let token = graph_token(&client, &emulator).await;
+    let url = events_url(&emulator);
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"id": "kept", "displayName": "survives", "category": "Device"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let response = client
+        .patch(format!("{url}/kept"))
+        .bearer_auth(&token)
+        .json(&json!({"displayName": "survives, patched"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // a bad later request loses nothing
+    let response = client
+        .patch(format!("{url}/kept"))
+        .bearer_auth(&token)
+        .json(&json!({"activityDateTime": "never"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let first: Value = client
+        .get(format!("{url}?$top=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first_id = first["value"][0]["id"].as_str().unwrap().to_owned();
+    let response = client
+        .delete(format!("{url}/{first_id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let adobe = ims_token(&client, &emulator).await;
+    let response = client
+        .post(format!("{}audits", emulator.url()))
+        .bearer_auth(adobe)
+        .header("x-api-key", emulator.credentials().adobe_client_id.as_str())
+        .json(&json!({
+            "action": "delete", "imsOrgId": "X@AdobeOrg", "resource": {"resourceId": "r"},
+            "service": {"serviceId": "s"}, "source": "azure",
+            "timestamp": "2024-01-02T03:04:05.678Z", "userIdentifier": "u"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(emulator.stats().events_stored, 25);
+    emulator.shutdown().await;
+
+    // restart: nothing reseeded, everything kept, the old token is gone
+    let emulator = Emulator::start(EmulatorConfig::new().db(&db).seed_events(25).rng_seed(6))
+        .await
+        .unwrap();
+    let stats = emulator.stats();
+    assert_eq!(stats.events_stored, 25);
+    assert_eq!(stats.adobe_events_stored, 1);
+    let url = events_url(&emulator);
+    let response = client
+        .get(format!("{url}/kept"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let token = graph_token(&client, &emulator).await;
+    let kept: Value = client
+        .get(format!("{url}/kept"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["displayName"], "survives, patched");
+    let response = client
+        .get(format!("{url}/{first_id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    emulator.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,619 @@
+//! Every Graph operation over real HTTP: status, body shape, paging, filters, bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+
+use auditkit_emulator::{Emulator, EmulatorConfig};
+use common::{client, events_url, graph_token, odata_error};
+use serde_json::{Value, json};
+
+async fn seeded(n: usize) -> (Emulator, reqwest::Client, String) {
+    let emulator = Emulator::start(EmulatorConfig::new().seed_events(n).rng_seed(11))
+        .await
+        .unwrap();
+    let client = client();
+    let token = graph_token(&client, &emulator).await;
+    (emulator, client, token)
+}
+
+#[tokio::test]
+async fn crud_count_and_functions() {
+    let (emulator, client, token) = seeded(0).await;
+    let url = events_url(&emulator);
+
+    // create: 201, id, correlationId and activityDateTime assigned
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("client-request-id", "11111111-2222-3333-4444-555555555555")
+        .json(&json!({"displayName": "Create thing", "category": "It's", "activityType": "Create Policy",
+                      "actor": {"userPrincipalName": "a@contoso.com"}, "unknownField": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        response.headers()["client-request-id"],
+        "11111111-2222-3333-4444-555555555555"
+    );
+    assert!(uuid::Uuid::parse_str(response.headers()["request-id"].to_str().unwrap()).is_ok());
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok());
+    assert!(uuid::Uuid::parse_str(created["correlationId"].as_str().unwrap()).is_ok());
+    assert!(created["activityDateTime"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        created["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("/$entity")
+    );
+    assert!(location.ends_with(&id));
+
+    // given id kept; duplicate refused
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(
+            &json!({"id": "fixed-id", "category": "Device", "activityType": "Delete ManagedDevice",
+                      "activityDateTime": "2024-05-01T10:00:00Z"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"id": "fixed-id"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 409).await, "conflict");
+
+    // get
+    let response = client
+        .get(format!("{url}/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let got: Value = response.json().await.unwrap();
+    assert_eq!(got["displayName"], "Create thing");
+    let response = client
+        .get(format!("{url}/{id}?$select=id,category"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let selected: Value = response.json().await.unwrap();
+    assert_eq!(selected["category"], "It's");
+    assert!(selected.get("displayName").is_none(), "{selected}");
+    let response = client
+        .get(format!("{url}/nope"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 404).await, "itemNotFound");
+
+    // patch merges; a bad patch changes nothing
+    let response = client
+        .patch(format!("{url}/{id}"))
+        .bearer_auth(&token)
+        .json(&json!({"activityResult": "Failure", "displayName": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let patched: Value = response.json().await.unwrap();
+    assert_eq!(patched["displayName"], "Renamed");
+    assert_eq!(patched["activityResult"], "Failure");
+    assert_eq!(patched["actor"]["userPrincipalName"], "a@contoso.com");
+    for bad in [
+        json!({"activityDateTime": "yesterday"}),
+        json!({"correlationId": "not-a-guid"}),
+        json!({"activityDateTime": null}),
+        json!({"id": "other"}),
+        json!({"resources": "x"}),
+    ] {
+        let response = client
+            .patch(format!("{url}/{id}"))
+            .bearer_auth(&token)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(odata_error(response, 400).await, "invalidRequest", "{bad}");
+    }
+    let response = client
+        .patch(format!("{url}/nope"))
+        .bearer_auth(&token)
+        .json(&json!({"displayName": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 404).await, "itemNotFound");
+    let again: Value = client
+        .get(format!("{url}/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["displayName"], "Renamed");
+    assert_eq!(again["activityDateTime"], created["activityDateTime"]);
+
+    // $count, with and without $filter (beta too)
+    for (query, expected) in [("", "2"), ("?$filter=category eq 'Device'", "1")] {
+        let response = client
+            .get(format!("{url}/$count{query}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        assert_eq!(response.text().await.unwrap(), expected);
+    }
+    let beta = format!("{}beta/deviceManagement/auditEvents/$count", emulator.url());
+    let response = client.get(beta).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "2");
+
+    // functions
+    let body: Value = client
+        .get(format!("{url}/microsoft.graph.getAuditCategories()"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["value"], json!(["Device", "It's"]));
+    let body: Value = client
+        .get(format!(
+            "{url}/microsoft.graph.getAuditActivityTypes(category='It''s')"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["value"], json!(["Create Policy"]));
+    let body: Value = client
+        .get(format!(
+            "{url}/microsoft.graph.getAuditActivityTypes(category=%27Device%27)"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["value"], json!(["Delete ManagedDevice"]));
+
+    // delete
+    let response = client
+        .delete(format!("{url}/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = client
+        .delete(format!("{url}/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 404).await, "itemNotFound");
+    let stats = emulator.stats();
+    assert_eq!(stats.events_stored, 1);
+    assert_eq!(stats.tokens_issued, 1);
+    assert_eq!(stats.faults_injected, 0);
+    assert!(stats.requests >= 20, "{stats:?}");
+
+    // wrong method, unknown paths
+    let response = client.put(&url).bearer_auth(&token).send().await.unwrap();
+    assert!(response.headers().contains_key("allow"));
+    assert_eq!(odata_error(response, 405).await, "notAllowed");
+    let response = client
+        .post(format!("{url}/$count"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 405).await, "notAllowed");
+    for path in ["v1.0/deviceManagement/managedDevices", "v2.0/x", "nothing"] {
+        let response = client
+            .get(format!("{}{path}", emulator.url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(odata_error(response, 404).await, "itemNotFound", "{path}");
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn needs_a_valid_graph_token() {
+    let (emulator, client, _token) = seeded(1).await;
+    let url = events_url(&emulator);
+    let response = client.get(&url).send().await.unwrap();
+    assert!(response.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        odata_error(response, 401).await,
+        "InvalidAuthenticationToken"
+    );
+    let response = client
+        .get(&url)
+        .bearer_auth("made-up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        odata_error(response, 401).await,
+        "InvalidAuthenticationToken"
+    );
+    let adobe = common::ims_token(&client, &emulator).await;
+    let response = client.get(&url).bearer_auth(adobe).send().await.unwrap();
+    assert_eq!(
+        odata_error(response, 401).await,
+        "InvalidAuthenticationToken"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn pages_with_opaque_skiptokens() {
+    let (emulator, client, token) = seeded(230).await;
+    let url = events_url(&emulator);
+    let mut next = Some(format!(
+        "{url}?$top=40&$count=true&$orderby=activityDateTime desc&$select=id,activityDateTime"
+    ));
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    let mut last_time = String::from("9999");
+    while let Some(link) = next {
+        let response = client.get(&link).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{link}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["@odata.count"], 230);
+        assert!(
+            body["@odata.context"]
+                .as_str()
+                .unwrap()
+                .contains("$metadata#deviceManagement/auditEvents")
+        );
+        for event in body["value"].as_array().unwrap() {
+            ids.push(event["id"].as_str().unwrap().to_owned());
+            let time = event["activityDateTime"].as_str().unwrap().to_owned();
+            assert!(time <= last_time, "{time} after {last_time}");
+            last_time = time;
+            assert!(event.get("category").is_none());
+        }
+        pages += 1;
+        next = body["@odata.nextLink"].as_str().map(str::to_owned);
+        if let Some(link) = &next {
+            // absolute, on the host the client used, carrying an opaque token
+            assert!(link.starts_with(&format!("{url}?")), "{link}");
+            let token = link.split("$skiptoken=").nth(1).unwrap();
+            assert!(!token.chars().all(|c| c.is_ascii_digit()), "{token}");
+        }
+    }
+    assert_eq!(pages, 6);
+    assert_eq!(ids.len(), 230);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 230);
+
+    // server-driven page size (100) without $top, and $skip
+    let body: Value = client
+        .get(format!("{url}?$skip=200"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["value"].as_array().unwrap().len(), 30);
+    assert!(body.get("@odata.nextLink").is_none());
+    let body: Value = client
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["value"].as_array().unwrap().len(), 100);
+    let link = body["@odata.nextLink"].as_str().unwrap().to_owned();
+
+    // a skiptoken only fits its own query; garbage is refused
+    let other = format!(
+        "{url}?$filter=category eq 'Device'&$skiptoken={}",
+        link.split("$skiptoken=").nth(1).unwrap()
+    );
+    let response = client.get(other).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(odata_error(response, 400).await, "invalidRequest");
+    let response = client
+        .get(format!("{url}?$skiptoken=100"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 400).await, "invalidRequest");
+    emulator.shutdown().await;
+}
+
+async fn all_events(client: &reqwest::Client, url: &str, token: &str) -> Vec<Value> {
+    let body: Value = client
+        .get(format!("{url}?$top=1000"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["value"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn filters_with_every_operator() {
+    let (emulator, client, token) = seeded(300).await;
+    let url = events_url(&emulator);
+    let all = all_events(&client, &url, &token).await;
+    assert_eq!(all.len(), 300);
+    let mut times: Vec<&str> = all
+        .iter()
+        .map(|event| event["activityDateTime"].as_str().unwrap())
+        .collect();
+    times.sort();
+    let middle = times[150].to_owned();
+    let text = |event: &Value, key: &str| event[key].as_str().unwrap_or_default().to_owned();
+    let upn = |event: &Value| {
+        event["actor"]["userPrincipalName"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    type Check = Box<dyn Fn(&Value) -> bool>;
+    let cases: Vec<(String, Check)> = vec![
+        (
+            "category eq 'Compliance'".into(),
+            Box::new(move |e| text(e, "category") == "Compliance"),
+        ),
+        (
+            "category ne 'Application'".into(),
+            Box::new(move |e| text(e, "category") != "Application"),
+        ),
+        (format!("activityDateTime gt {middle}"), {
+            let m = middle.clone();
+            Box::new(move |e| text(e, "activityDateTime") > m)
+        }),
+        (format!("activityDateTime ge {middle}"), {
+            let m = middle.clone();
+            Box::new(move |e| text(e, "activityDateTime") >= m)
+        }),
+        (format!("activityDateTime lt {middle}"), {
+            let m = middle.clone();
+            Box::new(move |e| text(e, "activityDateTime") < m)
+        }),
+        (format!("activityDateTime le {middle}"), {
+            let m = middle.clone();
+            Box::new(move |e| text(e, "activityDateTime") <= m)
+        }),
+        (
+            "activityResult eq 'Failure' and activityOperationType ne 'Get'".into(),
+            Box::new(move |e| {
+                text(e, "activityResult") == "Failure" && text(e, "activityOperationType") != "Get"
+            }),
+        ),
+        (
+            "category eq 'Role' or category eq 'Enrollment'".into(),
+            Box::new(move |e| ["Role", "Enrollment"].contains(&text(e, "category").as_str())),
+        ),
+        (
+            "not (category eq 'Device')".into(),
+            Box::new(move |e| text(e, "category") != "Device"),
+        ),
+        (
+            "startswith(activityType,'Create ')".into(),
+            Box::new(move |e| text(e, "activityType").starts_with("Create ")),
+        ),
+        (
+            "contains(displayName,'Wi-Fi')".into(),
+            Box::new(move |e| text(e, "displayName").contains("Wi-Fi")),
+        ),
+        (
+            "endswith(actor/userPrincipalName,'contoso.onmicrosoft.com')".into(),
+            Box::new(move |e| upn(e).is_some_and(|u| u.ends_with("contoso.onmicrosoft.com"))),
+        ),
+    ];
+    for (filter, check) in cases {
+        let expected = all.iter().filter(|event| check(event)).count();
+        assert!(expected > 0 && expected < 300, "{filter}: {expected}");
+        let response = client
+            .get(&url)
+            .query(&[
+                ("$filter", filter.as_str()),
+                ("$top", "1000"),
+                ("$count", "true"),
+            ])
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{filter}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["@odata.count"], expected, "{filter}");
+        assert!(
+            body["value"].as_array().unwrap().iter().all(&check),
+            "{filter}"
+        );
+        let count = client
+            .get(format!("{url}/$count"))
+            .query(&[("$filter", filter.as_str())])
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(count, expected.to_string(), "{filter}");
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn refuses_bad_input_without_failing() {
+    let (emulator, client, token) = seeded(5).await;
+    let url = events_url(&emulator);
+    let bad_queries = [
+        "$top=0",
+        "$top=1001",
+        "$top=-1",
+        "$top=abc",
+        "$top=99999999999999999999999999",
+        "$skip=-3",
+        "$count=maybe",
+        "$orderby=activityDateTime&$orderby=id",
+        "$filter=category eq",
+        "$filter=nosuchproperty eq 'x'",
+        "$orderby=nosuchproperty desc",
+        "$select=nosuchproperty",
+        "$expand=actor",
+        "$bogus=1",
+        "$filter=%FF%FE",
+    ];
+    for query in bad_queries {
+        let response = client
+            .get(format!("{url}?{query}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            odata_error(response, 400).await,
+            "invalidRequest",
+            "{query}"
+        );
+    }
+    let response = client
+        .get(format!("{url}?$search=\"device\""))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 400).await, "notSupported");
+
+    // 10,000-deep nesting
+    let deep = format!(
+        "{}category eq 'x'{}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    let response = client
+        .get(&url)
+        .query(&[("$filter", deep.as_str())])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 400).await, "invalidRequest");
+    let deep = format!("{}category eq 'x'", "not ".repeat(10_000));
+    let response = client
+        .get(&url)
+        .query(&[("$filter", deep.as_str())])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+
+    // bodies: malformed, not an object, wrong types, invalid UTF-8, deep JSON, > 1 MiB
+    let bodies: Vec<Vec<u8>> = vec![
+        b"{".to_vec(),
+        b"".to_vec(),
+        b"[1,2]".to_vec(),
+        b"\"text\"".to_vec(),
+        br#"{"activityDateTime": 5}"#.to_vec(),
+        br#"{"correlationId": "nope"}"#.to_vec(),
+        b"{\"displayName\": \"\xff\xfe\"}".to_vec(),
+        format!(
+            "{{\"actor\": {}{}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        )
+        .into_bytes(),
+    ];
+    for body in bodies {
+        let response = client
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            odata_error(response, 400).await,
+            "invalidRequest",
+            "{}",
+            String::from_utf8_lossy(&body[..body.len().min(40)])
+        );
+    }
+    let huge = json!({"displayName": "x".repeat(1024 * 1024)});
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 413).await, "requestEntityTooLarge");
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 415).await, "UnsupportedMediaType");
+
+    // a body just under the limit is fine
+    let fits = json!({"displayName": "x".repeat(1024 * 1024 - 100)});
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&fits)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    // nothing was lost along the way
+    assert_eq!(emulator.stats().events_stored, 6);
+    let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    emulator.shutdown().await;
+}
