@@ -9,8 +9,8 @@ use std::time::Duration;
 use auditkit::adobe::{AdobeAuditEvent, Resource, Service, Timestamp};
 use auditkit::graph::AuditEvent;
 use auditkit::{
-    AdobeClient, EntraCredential, Field, Filter, GraphClient, ImsCredential, ImsEnvironment, ListQuery, ManualClock,
-    OrderBy, RetryPolicy,
+    AdobeClient, EntraCredential, Field, Filter, GraphClient, ImsCredential, ImsEnvironment,
+    ListQuery, ManualClock, OrderBy, RetryPolicy,
 };
 use auditkit_emulator::{Emulator, EmulatorConfig, Fault, FaultConfig};
 use futures::TryStreamExt;
@@ -21,8 +21,12 @@ fn graph(emulator: &Emulator) -> GraphClient {
     let credentials = emulator.credentials();
     GraphClient::builder()
         .credential(
-            EntraCredential::client_secret(&credentials.tenant, &credentials.graph_client_id, &credentials.graph_client_secret)
-                .authority_host(emulator.url()),
+            EntraCredential::client_secret(
+                &credentials.tenant,
+                &credentials.graph_client_id,
+                &credentials.graph_client_secret,
+            )
+            .authority_host(emulator.url()),
         )
         .base_url(emulator.graph_url())
         .build()
@@ -34,9 +38,13 @@ fn adobe(emulator: &Emulator) -> AdobeClient {
     AdobeClient::builder()
         .base_url(emulator.url())
         .credential(
-            ImsCredential::server_to_server(&credentials.adobe_client_id, &credentials.adobe_client_secret, ["openid"])
-                .org_id(&credentials.adobe_org_id)
-                .environment(ImsEnvironment::Custom(emulator.url())),
+            ImsCredential::server_to_server(
+                &credentials.adobe_client_id,
+                &credentials.adobe_client_secret,
+                ["openid"],
+            )
+            .org_id(&credentials.adobe_org_id)
+            .environment(ImsEnvironment::Custom(emulator.url())),
         )
         .build()
         .unwrap()
@@ -49,10 +57,17 @@ fn event(n: usize, category: &str) -> AuditEvent {
         category: Some(category.into()),
         activity: Some(format!("activity {n}")),
         activity_type: Some(format!("{category} type {}", n % 2)),
-        activity_operation_type: Some(if n % 2 == 0 { "Create".into() } else { "Delete".into() }),
+        activity_operation_type: Some(if n.is_multiple_of(2) {
+            "Create".into()
+        } else {
+            "Delete".into()
+        }),
         activity_result: Some("Success".into()),
         activity_date_time: Some(
-            chrono::DateTime::parse_from_rfc3339("2025-03-24T10:00:00Z").unwrap().to_utc() + chrono::Duration::minutes(n as i64),
+            chrono::DateTime::parse_from_rfc3339("2025-03-24T10:00:00Z")
+                .unwrap()
+                .to_utc()
+                + chrono::Duration::minutes(n as i64),
         ),
         correlation_id: Some(uuid::Uuid::new_v4()),
         ..Default::default()
@@ -61,18 +76,35 @@ fn event(n: usize, category: &str) -> AuditEvent {
 
 #[tokio::test]
 async fn every_graph_operation_against_the_emulator() {
-    let emulator = Emulator::start(EmulatorConfig::new().rng_seed(SEED)).await.unwrap();
+    let emulator = Emulator::start(EmulatorConfig::new().rng_seed(SEED))
+        .await
+        .unwrap();
     let events = graph(&emulator);
     let api = events.audit_events();
 
     let created = api.create(&event(1, "Contract")).await.unwrap();
     let id = created.id.clone().unwrap();
-    assert_eq!(api.get(&id).await.unwrap().display_name.as_deref(), Some("event 1"));
-    let patched = api.update(&id, &AuditEvent { activity_result: Some("Failure".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(
+        api.get(&id).await.unwrap().display_name.as_deref(),
+        Some("event 1")
+    );
+    let patched = api
+        .update(
+            &id,
+            &AuditEvent {
+                activity_result: Some("Failure".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     if let Some(patched) = patched {
         assert_eq!(patched.activity_result.as_deref(), Some("Failure"));
     }
-    assert_eq!(api.get(&id).await.unwrap().activity_result.as_deref(), Some("Failure"));
+    assert_eq!(
+        api.get(&id).await.unwrap().activity_result.as_deref(),
+        Some("Failure")
+    );
     assert_eq!(api.count(None).await.unwrap(), 1);
     let categories: Vec<String> = api.categories().try_collect().await.unwrap();
     assert_eq!(categories, ["Contract"]);
@@ -104,8 +136,17 @@ async fn every_graph_operation_against_the_emulator() {
 async fn activity_types_of_a_category_with_a_quote() {
     let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
     let client = graph(&emulator);
-    client.audit_events().create(&event(1, "Bob's Apps")).await.unwrap();
-    let types: Vec<String> = client.audit_events().activity_types("Bob's Apps").try_collect().await.unwrap();
+    client
+        .audit_events()
+        .create(&event(1, "Bob's Apps"))
+        .await
+        .unwrap();
+    let types: Vec<String> = client
+        .audit_events()
+        .activity_types("Bob's Apps")
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(types, ["Bob's Apps type 1"]);
     emulator.shutdown().await;
 }
@@ -115,19 +156,39 @@ async fn paging_across_five_pages_and_every_filter_operator() {
     let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
     let client = graph(&emulator);
     for n in 0..23 {
-        client.audit_events().create(&event(n, if n < 13 { "Application" } else { "Compliance" })).await.unwrap();
+        client
+            .audit_events()
+            .create(&event(n, if n < 13 { "Application" } else { "Compliance" }))
+            .await
+            .unwrap();
     }
     let pages: Vec<_> = client
         .audit_events()
-        .pages(ListQuery::new().order_by(OrderBy::asc(Field::ActivityDateTime)).top(5))
+        .pages(
+            ListQuery::new()
+                .order_by(OrderBy::asc(Field::ActivityDateTime))
+                .top(5),
+        )
         .try_collect()
         .await
         .unwrap();
     assert_eq!(pages.len(), 5);
-    let names: Vec<String> = pages.iter().flat_map(|p| p.items.iter().map(|e| e.display_name.clone().unwrap())).collect();
-    assert_eq!(names, (0..23).map(|n| format!("event {n}")).collect::<Vec<_>>(), "every event once, in order");
+    let names: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.items.iter().map(|e| e.display_name.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        (0..23).map(|n| format!("event {n}")).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
 
-    let at = |n: i64| chrono::DateTime::parse_from_rfc3339("2025-03-24T10:00:00Z").unwrap().to_utc() + chrono::Duration::minutes(n);
+    let at = |n: i64| {
+        chrono::DateTime::parse_from_rfc3339("2025-03-24T10:00:00Z")
+            .unwrap()
+            .to_utc()
+            + chrono::Duration::minutes(n)
+    };
     let time = || Filter::field(Field::ActivityDateTime);
     let category = || Filter::field(Field::Category);
     let cases: Vec<(Filter, u64)> = vec![
@@ -140,13 +201,30 @@ async fn paging_across_five_pages_and_every_filter_operator() {
         (category().eq("Application").and(time().ge(at(10))), 3),
         (category().eq("Compliance").or(time().lt(at(1))), 11),
         (Filter::not(category().eq("Application")), 10),
-        (category().any_of(["Application", "Compliance"]).unwrap(), 23),
-        (Filter::field(Field::ActivityOperationType).eq("Create").and(category().eq("Compliance")), 5),
+        (
+            category().any_of(["Application", "Compliance"]).unwrap(),
+            23,
+        ),
+        (
+            Filter::field(Field::ActivityOperationType)
+                .eq("Create")
+                .and(category().eq("Compliance")),
+            5,
+        ),
     ];
     for (filter, expected) in cases {
         let text = filter.to_string();
-        assert_eq!(client.audit_events().count(Some(&text)).await.unwrap(), expected, "$count {text}");
-        let listed: Vec<AuditEvent> = client.audit_events().list(ListQuery::new().filter(text.clone()).top(4)).try_collect().await.unwrap();
+        assert_eq!(
+            client.audit_events().count(Some(&text)).await.unwrap(),
+            expected,
+            "$count {text}"
+        );
+        let listed: Vec<AuditEvent> = client
+            .audit_events()
+            .list(ListQuery::new().filter(text.clone()).top(4))
+            .try_collect()
+            .await
+            .unwrap();
         assert_eq!(listed.len() as u64, expected, "list {text}");
     }
     emulator.shutdown().await;
@@ -154,7 +232,9 @@ async fn paging_across_five_pages_and_every_filter_operator() {
 
 #[tokio::test]
 async fn tokens_expire_and_are_renewed() {
-    let emulator = Emulator::start(EmulatorConfig::new().token_lifetime(Duration::from_secs(2))).await.unwrap();
+    let emulator = Emulator::start(EmulatorConfig::new().token_lifetime(Duration::from_secs(2)))
+        .await
+        .unwrap();
     let client = graph(&emulator);
     client.audit_events().count(None).await.unwrap();
     let issued = emulator.stats().tokens_issued;
@@ -162,7 +242,10 @@ async fn tokens_expire_and_are_renewed() {
     // refuses the old one, so a call only works with a renewed token.
     tokio::time::sleep(Duration::from_millis(2200)).await;
     client.audit_events().count(None).await.unwrap();
-    assert!(emulator.stats().tokens_issued > issued, "a fresh token was fetched");
+    assert!(
+        emulator.stats().tokens_issued > issued,
+        "a fresh token was fetched"
+    );
     emulator.shutdown().await;
 }
 
@@ -171,26 +254,51 @@ async fn injected_throttling_and_outages_are_absorbed_by_the_retry_policy() {
     eprintln!("fault seed {SEED}");
     let faults = FaultConfig {
         rate: 0.3,
-        kinds: vec![Fault::Throttle { retry_after: Some(1) }, Fault::Throttle { retry_after: None }, Fault::Unavailable],
+        kinds: vec![
+            Fault::Throttle {
+                retry_after: Some(1),
+            },
+            Fault::Throttle { retry_after: None },
+            Fault::Unavailable,
+        ],
         intune_limits: false,
     };
-    let emulator = Emulator::start(EmulatorConfig::new().seed_events(40).rng_seed(SEED).faults(faults)).await.unwrap();
+    let emulator = Emulator::start(
+        EmulatorConfig::new()
+            .seed_events(40)
+            .rng_seed(SEED)
+            .faults(faults),
+    )
+    .await
+    .unwrap();
     let clock = ManualClock::new();
     let credentials = emulator.credentials();
     let client = GraphClient::builder()
         .credential(
-            EntraCredential::client_secret(&credentials.tenant, &credentials.graph_client_id, &credentials.graph_client_secret)
-                .authority_host(emulator.url()),
+            EntraCredential::client_secret(
+                &credentials.tenant,
+                &credentials.graph_client_id,
+                &credentials.graph_client_secret,
+            )
+            .authority_host(emulator.url()),
         )
         .base_url(emulator.graph_url())
         .retry(RetryPolicy::default().max_attempts(8).jitter_seed(SEED))
         .time(Arc::new(clock.clone()), Arc::new(clock.clone()))
         .build()
         .unwrap();
-    let listed: Vec<AuditEvent> = client.audit_events().list(ListQuery::new().top(10)).try_collect().await.unwrap();
+    let listed: Vec<AuditEvent> = client
+        .audit_events()
+        .list(ListQuery::new().top(10))
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 40);
     assert!(emulator.stats().faults_injected > 0, "the run met faults");
-    assert!(!clock.sleeps().is_empty(), "and backed off instead of failing");
+    assert!(
+        !clock.sleeps().is_empty(),
+        "and backed off instead of failing"
+    );
     emulator.shutdown().await;
 }
 
@@ -201,8 +309,12 @@ async fn adobe_posts_against_the_emulator() {
     let event = AdobeAuditEvent {
         action: "create".into(),
         ims_org_id: emulator.credentials().adobe_org_id.clone(),
-        resource: Resource { resource_id: "r".into() },
-        service: Service { service_id: "s".into() },
+        resource: Resource {
+            resource_id: "r".into(),
+        },
+        service: Service {
+            service_id: "s".into(),
+        },
         source: "contract".into(),
         tags: Default::default(),
         timestamp: Timestamp::now(),
@@ -210,7 +322,10 @@ async fn adobe_posts_against_the_emulator() {
     };
     let id = client.post_audit(&event).await.unwrap();
     assert!(!id.is_empty());
-    let refused = AdobeAuditEvent { user_identifier: String::new(), ..event };
+    let refused = AdobeAuditEvent {
+        user_identifier: String::new(),
+        ..event
+    };
     let error = client.post_audit(&refused).await.unwrap_err();
     assert_eq!(error.status(), Some(400), "{error}");
     assert!(error.service().unwrap().message.is_some());

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use auditkit::adobe::AdobeAuditEvent;
 use auditkit::graph::AuditEvent;
-use auditkit::{AdobeClient, EntraCredential, Filter, GraphClient, GraphCloud, GraphVersion, ImsCredential, ImsEnvironment, ListQuery};
+use auditkit::{
+    AdobeClient, EntraCredential, Filter, GraphClient, GraphCloud, GraphVersion, ImsCredential,
+    ImsEnvironment, ListQuery,
+};
 use auditkit_emulator::{Emulator, EmulatorConfig, Fault, FaultConfig};
 use futures::TryStreamExt;
 
@@ -26,41 +29,74 @@ async fn emulator(args: EmulatorArgs) -> Result<(), Failure> {
     let kinds = args
         .faults
         .iter()
-        .map(|kind| kind.parse::<Fault>().map_err(|err| Failure::input(format!("--fault {kind}: {err}"))))
+        .map(|kind| {
+            kind.parse::<Fault>()
+                .map_err(|err| Failure::input(format!("--fault {kind}: {err}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if !(0.0..=1.0).contains(&args.fault_rate) {
-        return Err(Failure::input(format!("--fault-rate must be between 0 and 1, got {}", args.fault_rate)));
+        return Err(Failure::input(format!(
+            "--fault-rate must be between 0 and 1, got {}",
+            args.fault_rate
+        )));
     }
-    let rate = if kinds.is_empty() { 0.0 } else { args.fault_rate };
+    let rate = if kinds.is_empty() {
+        0.0
+    } else {
+        args.fault_rate
+    };
     let mut config = EmulatorConfig::new()
         .bind(std::net::SocketAddr::from(([127, 0, 0, 1], args.port)))
         .seed_events(args.seed)
         .rng_seed(args.rng_seed)
-        .faults(FaultConfig { rate, kinds, intune_limits: args.intune_limits });
+        .faults(FaultConfig {
+            rate,
+            kinds,
+            intune_limits: args.intune_limits,
+        });
     if let Some(db) = args.db {
         config = config.db(db);
     }
-    let emulator =
-        Emulator::start(config).await.map_err(|err| Failure::new(UNEXPECTED, format!("cannot start the emulator: {err}")))?;
+    let emulator = Emulator::start(config)
+        .await
+        .map_err(|err| Failure::new(UNEXPECTED, format!("cannot start the emulator: {err}")))?;
     let credentials = emulator.credentials().clone();
     println!("auditkit emulator listening on {}", emulator.url());
     println!("  graph base url   {}", emulator.graph_url());
-    println!("  authority host   {}  (tenant {})", emulator.url(), credentials.tenant);
-    println!("  graph client     {} / secret {}", credentials.graph_client_id, credentials.graph_client_secret);
+    println!(
+        "  authority host   {}  (tenant {})",
+        emulator.url(),
+        credentials.tenant
+    );
+    println!(
+        "  graph client     {} / secret {}",
+        credentials.graph_client_id, credentials.graph_client_secret
+    );
     println!("  adobe base url   {}  (IMS host the same)", emulator.url());
-    println!("  adobe client     {} / secret {} / org {}", credentials.adobe_client_id, credentials.adobe_client_secret, credentials.adobe_org_id);
+    println!(
+        "  adobe client     {} / secret {} / org {}",
+        credentials.adobe_client_id, credentials.adobe_client_secret, credentials.adobe_org_id
+    );
     println!("  random seed      {}", args.rng_seed);
     println!("Ctrl-C stops it.");
-    tokio::signal::ctrl_c().await.map_err(|err| Failure::new(UNEXPECTED, format!("cannot wait for Ctrl-C: {err}")))?;
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|err| Failure::new(UNEXPECTED, format!("cannot wait for Ctrl-C: {err}")))?;
     emulator.shutdown().await;
     Ok(())
 }
 
 fn graph_client(target: &GraphTarget) -> Result<GraphClient, Failure> {
     let mut credential = match (&target.tenant, &target.client_id, &target.client_secret) {
-        (Some(tenant), Some(client_id), Some(secret)) => EntraCredential::client_secret(tenant, client_id, secret),
+        (Some(tenant), Some(client_id), Some(secret)) => {
+            EntraCredential::client_secret(tenant, client_id, secret)
+        }
         (None, None, None) => EntraCredential::from_env()?,
-        _ => return Err(Failure::input("--tenant, --client-id and --client-secret go together")),
+        _ => {
+            return Err(Failure::input(
+                "--tenant, --client-id and --client-secret go together",
+            ));
+        }
     };
     if let Some(host) = &target.authority_host {
         credential = credential.authority_host(host.clone());
@@ -74,7 +110,11 @@ fn graph_client(target: &GraphTarget) -> Result<GraphClient, Failure> {
     let mut builder = GraphClient::builder()
         .credential(credential)
         .cloud(cloud)
-        .version(if target.beta { GraphVersion::Beta } else { GraphVersion::V1 });
+        .version(if target.beta {
+            GraphVersion::Beta
+        } else {
+            GraphVersion::V1
+        });
     if let Some(url) = &target.base_url {
         builder = builder.base_url(url.clone());
     }
@@ -83,10 +123,19 @@ fn graph_client(target: &GraphTarget) -> Result<GraphClient, Failure> {
 
 async fn graph(command: GraphCommand) -> Result<(), Failure> {
     match command {
-        GraphCommand::List { target, filter, since, category, top, all } => {
+        GraphCommand::List {
+            target,
+            filter,
+            since,
+            category,
+            top,
+            all,
+        } => {
             let client = graph_client(&target)?;
             let mut query = ListQuery::new().order_by("activityDateTime desc");
-            if let Some(filter) = filter.or(since_and_category(since.as_deref(), category.as_deref())?) {
+            if let Some(filter) =
+                filter.or(since_and_category(since.as_deref(), category.as_deref())?)
+            {
                 query = query.filter(filter);
             }
             if let Some(top) = top {
@@ -128,15 +177,26 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             printer.finish()
         }
         GraphCommand::Categories { target } => {
-            let values: Vec<String> = graph_client(&target)?.audit_events().categories().try_collect().await?;
+            let values: Vec<String> = graph_client(&target)?
+                .audit_events()
+                .categories()
+                .try_collect()
+                .await?;
             Printer::new(target.output).strings(&values)
         }
         GraphCommand::ActivityTypes { target, category } => {
-            let values: Vec<String> = graph_client(&target)?.audit_events().activity_types(&category).try_collect().await?;
+            let values: Vec<String> = graph_client(&target)?
+                .audit_events()
+                .activity_types(&category)
+                .try_collect()
+                .await?;
             Printer::new(target.output).strings(&values)
         }
         GraphCommand::Count { target, filter } => {
-            let count = graph_client(&target)?.audit_events().count(filter.as_deref()).await?;
+            let count = graph_client(&target)?
+                .audit_events()
+                .count(filter.as_deref())
+                .await?;
             println!("{count}");
             Ok(())
         }
@@ -144,15 +204,21 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
 }
 
 /// `--since` and `--category` as one `$filter`, quoted and escaped by the filter builder.
-fn since_and_category(since: Option<&str>, category: Option<&str>) -> Result<Option<String>, Failure> {
+fn since_and_category(
+    since: Option<&str>,
+    category: Option<&str>,
+) -> Result<Option<String>, Failure> {
     let since = since
         .map(|text| {
             if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
-                Ok(Filter::field(auditkit::Field::ActivityDateTime).ge(at.with_timezone(&chrono::Utc)))
+                Ok(Filter::field(auditkit::Field::ActivityDateTime)
+                    .ge(at.with_timezone(&chrono::Utc)))
             } else if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
                 Ok(Filter::field(auditkit::Field::ActivityDateTime).ge(day))
             } else {
-                Err(Failure::input(format!("--since {text:?} is neither an RFC 3339 time nor a date (2025-03-24)")))
+                Err(Failure::input(format!(
+                    "--since {text:?} is neither an RFC 3339 time nor a date (2025-03-24)"
+                )))
             }
         })
         .transpose()?;
@@ -165,14 +231,31 @@ fn since_and_category(since: Option<&str>, category: Option<&str>) -> Result<Opt
 }
 
 async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
-    let AdobeCommand::Post { base_url, ims_host, file, stdin, client_id, client_secret, scopes, org_id } = command;
+    let AdobeCommand::Post {
+        base_url,
+        ims_host,
+        file,
+        stdin,
+        client_id,
+        client_secret,
+        scopes,
+        org_id,
+    } = command;
     let mut credential = match (client_id, client_secret) {
         (Some(id), Some(secret)) => {
             let scopes = scopes.unwrap_or_default();
-            ImsCredential::server_to_server(id, secret, scopes.split(',').map(str::trim).filter(|s| !s.is_empty()))
+            ImsCredential::server_to_server(
+                id,
+                secret,
+                scopes.split(',').map(str::trim).filter(|s| !s.is_empty()),
+            )
         }
         (None, None) => ImsCredential::from_env()?,
-        _ => return Err(Failure::input("--client-id and --client-secret go together")),
+        _ => {
+            return Err(Failure::input(
+                "--client-id and --client-secret go together",
+            ));
+        }
     };
     if let Some(org) = org_id {
         credential = credential.org_id(org);
@@ -180,7 +263,10 @@ async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
     if let Some(host) = ims_host {
         credential = credential.environment(ImsEnvironment::Custom(host));
     }
-    let client = AdobeClient::builder().base_url(base_url).credential(credential).build()?;
+    let client = AdobeClient::builder()
+        .base_url(base_url)
+        .credential(credential)
+        .build()?;
     let events: Vec<AdobeAuditEvent> = match (file, stdin) {
         (Some(file), _) => read_events(&file).await?,
         (None, _) => {
@@ -211,10 +297,14 @@ async fn read_events<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<
 }
 
 /// One JSON document, a JSON array, or JSON Lines.
-fn parse_events<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<Vec<T>, Failure> {
+fn parse_events<T: serde::de::DeserializeOwned>(
+    text: &str,
+    source: &str,
+) -> Result<Vec<T>, Failure> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
-        return serde_json::from_str(trimmed).map_err(|err| Failure::input(format!("{source}: {err}")));
+        return serde_json::from_str(trimmed)
+            .map_err(|err| Failure::input(format!("{source}: {err}")));
     }
     if let Ok(one) = serde_json::from_str::<T>(trimmed) {
         return Ok(vec![one]);
@@ -222,7 +312,10 @@ fn parse_events<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Res
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| serde_json::from_str(line).map_err(|err| Failure::input(format!("{source} line {}: {err}", n + 1))))
+        .map(|(n, line)| {
+            serde_json::from_str(line)
+                .map_err(|err| Failure::input(format!("{source} line {}: {err}", n + 1)))
+        })
         .collect()
 }
 
@@ -233,7 +326,8 @@ impl Progress {
     pub(crate) fn bar(total: u64, what: &'static str) -> Self {
         Self::when_terminal(|| {
             let bar = indicatif::ProgressBar::new(total);
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            {
                 bar.set_style(style);
             }
             bar.set_message(what);

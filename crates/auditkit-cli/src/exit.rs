@@ -19,7 +19,10 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn input(message: impl Into<String>) -> Self {
@@ -37,7 +40,10 @@ impl From<Error> for Failure {
             NETWORK
         } else if error.is_retryable() {
             RETRY_LATER
-        } else if error.status().is_some_and(|status| (400..500).contains(&status)) {
+        } else if error
+            .status()
+            .is_some_and(|status| (400..500).contains(&status))
+        {
             REJECTED
         } else {
             UNEXPECTED

@@ -1,6 +1,9 @@
 //! `auditkit`: read and write audit events in Microsoft Graph (Intune) and the Adobe Audit
 //! Service from the command line, or try everything against the built-in emulator.
 
+// A command-line tool writes its results to standard output.
+#![allow(clippy::print_stdout)]
+
 mod commands;
 mod exit;
 mod output;
@@ -204,7 +207,10 @@ enum AdobeCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

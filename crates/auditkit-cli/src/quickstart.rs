@@ -6,7 +6,10 @@ use std::time::Instant;
 
 use auditkit::adobe::{AdobeAuditEvent, Resource, Service, Timestamp};
 use auditkit::graph::AuditEvent;
-use auditkit::{AdobeClient, EntraCredential, Field, Filter, GraphClient, ImsCredential, ImsEnvironment, ListQuery, OrderBy};
+use auditkit::{
+    AdobeClient, EntraCredential, Field, Filter, GraphClient, ImsCredential, ImsEnvironment,
+    ListQuery, OrderBy,
+};
 use auditkit_emulator::{Emulator, EmulatorConfig};
 use futures::TryStreamExt;
 
@@ -17,29 +20,48 @@ const PAGE: u64 = 5;
 const ADOBE_EVENTS: usize = 3;
 
 fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
-    if ok { Ok(()) } else { Err(Failure::new(UNEXPECTED, format!("quickstart: {}", what()))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::new(UNEXPECTED, format!("quickstart: {}", what())))
+    }
 }
 
 pub(crate) async fn run() -> Result<(), Failure> {
     let started = Instant::now();
     let emulator = Emulator::start(EmulatorConfig::new().seed_events(40).rng_seed(7))
         .await
-        .map_err(|err| Failure::new(UNEXPECTED, format!("quickstart: cannot start the emulator: {err}")))?;
+        .map_err(|err| {
+            Failure::new(
+                UNEXPECTED,
+                format!("quickstart: cannot start the emulator: {err}"),
+            )
+        })?;
     let outcome = steps(&emulator).await;
     emulator.shutdown().await;
     outcome?;
-    println!("quickstart passed in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "quickstart passed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 async fn steps(emulator: &Emulator) -> Result<(), Failure> {
     let credentials = emulator.credentials().clone();
-    println!("auditkit quickstart: the whole job against the built-in emulator at {}", emulator.url());
+    println!(
+        "auditkit quickstart: the whole job against the built-in emulator at {}",
+        emulator.url()
+    );
 
     let graph = GraphClient::builder()
         .credential(
-            EntraCredential::client_secret(&credentials.tenant, &credentials.graph_client_id, &credentials.graph_client_secret)
-                .authority_host(emulator.url()),
+            EntraCredential::client_secret(
+                &credentials.tenant,
+                &credentials.graph_client_id,
+                &credentials.graph_client_secret,
+            )
+            .authority_host(emulator.url()),
         )
         .base_url(emulator.graph_url())
         .build()?;
@@ -63,33 +85,79 @@ async fn steps(emulator: &Emulator) -> Result<(), Failure> {
         let stored = graph.audit_events().create(&event).await?;
         created.insert(stored.id.unwrap_or_default());
     }
-    check(created.len() == EVENTS, || format!("created {} distinct ids, expected {EVENTS}", created.len()))?;
-    println!("  ok  entra id token (client credentials, client secret) from {}", emulator.url());
+    check(created.len() == EVENTS, || {
+        format!("created {} distinct ids, expected {EVENTS}", created.len())
+    })?;
+    println!(
+        "  ok  entra id token (client credentials, client secret) from {}",
+        emulator.url()
+    );
     println!("  ok  created {EVENTS} audit events in graph (component {component})");
 
-    let filter =
-        Filter::field(Field::Category).eq("Quickstart").and(Filter::field(Field::ComponentName).eq(component.as_str()));
-    let query = ListQuery::new().filter(filter.clone()).order_by(OrderBy::asc(Field::ActivityDateTime)).top(PAGE);
+    let filter = Filter::field(Field::Category)
+        .eq("Quickstart")
+        .and(Filter::field(Field::ComponentName).eq(component.as_str()));
+    let query = ListQuery::new()
+        .filter(filter.clone())
+        .order_by(OrderBy::asc(Field::ActivityDateTime))
+        .top(PAGE);
     let pages: Vec<_> = graph.audit_events().pages(query).try_collect().await?;
-    let listed: Vec<String> = pages.iter().flat_map(|page| page.items.iter().filter_map(|e| e.id.clone())).collect();
+    let listed: Vec<String> = pages
+        .iter()
+        .flat_map(|page| page.items.iter().filter_map(|e| e.id.clone()))
+        .collect();
     let distinct: BTreeSet<String> = listed.iter().cloned().collect();
     check(listed.len() == EVENTS && distinct == created, || {
-        format!("listed {} events ({} distinct) back, expected the {EVENTS} created", listed.len(), distinct.len())
+        format!(
+            "listed {} events ({} distinct) back, expected the {EVENTS} created",
+            listed.len(),
+            distinct.len()
+        )
     })?;
-    check(pages.len() >= 3, || format!("expected at least 3 pages of {PAGE}, got {}", pages.len()))?;
-    println!("  ok  listed them back with $filter {filter} across {} pages of at most {PAGE}: each once", pages.len());
+    check(pages.len() >= 3, || {
+        format!("expected at least 3 pages of {PAGE}, got {}", pages.len())
+    })?;
+    println!(
+        "  ok  listed them back with $filter {filter} across {} pages of at most {PAGE}: each once",
+        pages.len()
+    );
 
-    let count = graph.audit_events().count(Some(&filter.to_string())).await?;
-    check(count == EVENTS as u64, || format!("$count said {count}, expected {EVENTS}"))?;
+    let count = graph
+        .audit_events()
+        .count(Some(&filter.to_string()))
+        .await?;
+    check(count == EVENTS as u64, || {
+        format!("$count said {count}, expected {EVENTS}")
+    })?;
     println!("  ok  $count with the same filter: {count}");
 
     let categories: Vec<String> = graph.audit_events().categories().try_collect().await?;
-    check(categories.iter().any(|c| c == "Quickstart"), || format!("categories lack Quickstart: {categories:?}"))?;
-    println!("  ok  {} audit categories, e.g. {}", categories.len(), categories.iter().take(4).cloned().collect::<Vec<_>>().join(", "));
+    check(categories.iter().any(|c| c == "Quickstart"), || {
+        format!("categories lack Quickstart: {categories:?}")
+    })?;
+    println!(
+        "  ok  {} audit categories, e.g. {}",
+        categories.len(),
+        categories
+            .iter()
+            .take(4)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
-    let types: Vec<String> = graph.audit_events().activity_types("Quickstart").try_collect().await?;
-    check(types.iter().any(|t| t == "Quickstart check"), || format!("activity types of Quickstart: {types:?}"))?;
-    println!("  ok  activity types of category Quickstart: {}", types.join(", "));
+    let types: Vec<String> = graph
+        .audit_events()
+        .activity_types("Quickstart")
+        .try_collect()
+        .await?;
+    check(types.iter().any(|t| t == "Quickstart check"), || {
+        format!("activity types of Quickstart: {types:?}")
+    })?;
+    println!(
+        "  ok  activity types of category Quickstart: {}",
+        types.join(", ")
+    );
 
     let adobe = AdobeClient::builder()
         .base_url(emulator.url())
@@ -108,8 +176,12 @@ async fn steps(emulator: &Emulator) -> Result<(), Failure> {
         let event = AdobeAuditEvent {
             action: "create".into(),
             ims_org_id: credentials.adobe_org_id.clone(),
-            resource: Resource { resource_id: format!("quickstart-stream-{n}") },
-            service: Service { service_id: "auditkit-quickstart".into() },
+            resource: Resource {
+                resource_id: format!("quickstart-stream-{n}"),
+            },
+            service: Service {
+                service_id: "auditkit-quickstart".into(),
+            },
             source: "auditkit".into(),
             tags: [("run".to_owned(), run.clone())].into_iter().collect(),
             timestamp: Timestamp::now(),
@@ -117,8 +189,16 @@ async fn steps(emulator: &Emulator) -> Result<(), Failure> {
         };
         ids.push(adobe.post_audit(&event).await?);
     }
-    check(ids.iter().all(|id| !id.is_empty()), || "adobe answered an empty id".into())?;
-    println!("  ok  adobe ims token (oauth server-to-server) from {}", emulator.url());
-    println!("  ok  posted {ADOBE_EVENTS} audit events to the adobe audit service: {}", ids.join(", "));
+    check(ids.iter().all(|id| !id.is_empty()), || {
+        "adobe answered an empty id".into()
+    })?;
+    println!(
+        "  ok  adobe ims token (oauth server-to-server) from {}",
+        emulator.url()
+    );
+    println!(
+        "  ok  posted {ADOBE_EVENTS} audit events to the adobe audit service: {}",
+        ids.join(", ")
+    );
     Ok(())
 }
