@@ -1,0 +1,201 @@
+//! Shipper throughput: events per second delivered to a local server, durable spool versus
+//! posting the same events one by one with the facade (no spool) and versus a spool that
+//! skips the per-commit fsync (`Durability::Normal`).
+//!
+//! ```text
+//! cargo bench -p auditkit --features ship --bench ship_throughput
+//! SHIP_BENCH_EVENTS=20000 cargo bench -p auditkit --features ship --bench ship_throughput
+//! ```
+//!
+//! The server is a wiremock `MockServer` on 127.0.0.1 in this process answering every POST
+//! with 201 (its work is included in every figure). The spool lives in cargo's target tmp
+//! directory (a real disk, so `synchronous=FULL` pays real fsyncs). "end to end" is from the
+//! first send until the spool is empty (`flush`); "spooled" is until the last `send`
+//! returned, i.e. until every event was durable.
+//!
+//! Producers: "one producer" awaits each `send` before the next (one commit per event);
+//! "concurrent" issues all sends at once so group commit shares fsyncs between them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use auditkit::graph::AuditEvent;
+use auditkit::ship::{Durability, Shipper};
+use auditkit::{EntraCredential, GraphClient};
+use serde_json::json;
+use uuid::Uuid;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
+const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
+
+fn event(n: u64) -> AuditEvent {
+    AuditEvent {
+        correlation_id: Some(Uuid::new_v4()),
+        activity: Some(format!("Create DeviceConfiguration {n}")),
+        activity_type: Some("Create DeviceConfiguration".into()),
+        activity_operation_type: Some("Create".into()),
+        activity_result: Some("Success".into()),
+        category: Some("DeviceConfiguration".into()),
+        component_name: Some("DeviceConfiguration".into()),
+        display_name: Some(format!("policy {n}")),
+        ..AuditEvent::default()
+    }
+}
+
+fn spool_path(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ship_throughput");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+fn rate(events: u64, elapsed: Duration) -> f64 {
+    events as f64 / elapsed.as_secs_f64()
+}
+
+async fn shipped(
+    client: &GraphClient,
+    name: &str,
+    durability: Durability,
+    concurrent: bool,
+    events: u64,
+) -> (f64, f64) {
+    let path = spool_path(name);
+    let shipper = Shipper::builder(client.clone(), &path)
+        .durability(durability)
+        .open()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    if concurrent {
+        futures::future::try_join_all((0..events).map(|n| shipper.send(event(n))))
+            .await
+            .unwrap();
+    } else {
+        for n in 0..events {
+            shipper.send(event(n)).await.unwrap();
+        }
+    }
+    let spooled = start.elapsed();
+    let stats = shipper
+        .flush(Instant::now() + Duration::from_secs(600))
+        .await
+        .unwrap();
+    let total = start.elapsed();
+    assert_eq!(stats.spooled, 0, "{stats:?}");
+    assert_eq!(stats.delivered, events);
+    shipper
+        .shutdown(Instant::now() + Duration::from_secs(10))
+        .await
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    (rate(events, spooled), rate(events, total))
+}
+
+fn main() {
+    let events: u64 = std::env::var("SHIP_BENCH_EVENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = MockServer::builder()
+            .listener(listener)
+            .disable_request_recording()
+            .start()
+            .await;
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"access_token": "t", "expires_in": 3600})),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(EVENTS))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "stored"})))
+            .mount(&server)
+            .await;
+        let uri = url::Url::parse(&server.uri()).unwrap();
+        let client = GraphClient::builder()
+            .credential(
+                EntraCredential::client_secret("tenant", "app", "secret")
+                    .authority_host(uri.clone()),
+            )
+            .base_url(uri.join("/v1.0").unwrap())
+            .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+            .build()
+            .unwrap();
+        // Warm up: token, connections.
+        for n in 0..50 {
+            client.audit_events().create(&event(n)).await.unwrap();
+        }
+
+        println!(
+            "{events} events, {} cores",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        let start = Instant::now();
+        for n in 0..events {
+            client.audit_events().create(&event(n)).await.unwrap();
+        }
+        let direct = rate(events, start.elapsed());
+        println!(
+            "{:<52} {:>12.0} events/s",
+            "(a) facade, one by one, no spool", direct
+        );
+
+        let runs = [
+            (
+                "durable (FULL), one producer",
+                "full-seq",
+                Durability::Full,
+                false,
+            ),
+            (
+                "durable (FULL), concurrent producers",
+                "full-conc",
+                Durability::Full,
+                true,
+            ),
+            (
+                "(b) Durability::Normal, one producer",
+                "normal-seq",
+                Durability::Normal,
+                false,
+            ),
+            (
+                "(b) Durability::Normal, concurrent producers",
+                "normal-conc",
+                Durability::Normal,
+                true,
+            ),
+        ];
+        println!(
+            "{:<52} {:>12} {:>14}  {:>8}",
+            "shipper", "spooled/s", "end to end/s", "vs (a)"
+        );
+        for (label, name, durability, concurrent) in runs {
+            let (spooled, end_to_end) =
+                shipped(&client, name, durability, concurrent, events).await;
+            println!(
+                "{label:<52} {spooled:>12.0} {end_to_end:>14.0}  {:>7.2}x",
+                end_to_end / direct
+            );
+        }
+    });
+}

@@ -1,0 +1,69 @@
+//! What can go wrong with the spool itself (delivery failures are not errors of `send`: they
+//! are retried or dead-lettered).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// An error of the shipper: opening or writing the spool, or a refused `send`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShipError {
+    /// The file is not a spool of this SDK (not SQLite, other tables, another
+    /// `application_id` or format version, or a spool of the other API). It was not modified.
+    #[error("{} is not an auditkit spool: {reason}; the file was left untouched", path.display())]
+    NotASpool { path: PathBuf, reason: String },
+    /// SQLite reports the file as damaged. It was not modified.
+    #[error("the spool {} is damaged; the file was left untouched", path.display())]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Another shipper (in this or another process) has the spool open.
+    #[error("the spool {} is in use by another shipper", path.display())]
+    Locked { path: PathBuf },
+    /// The spool holds `capacity` events and the shipper was built with
+    /// [`WhenFull::Error`](super::WhenFull::Error). Nothing was recorded; send again later.
+    #[error("the spool is full ({capacity} events); the event was not recorded")]
+    Full { capacity: u64 },
+    /// Reading or writing the spool failed. For `send`, the event was not recorded.
+    #[error("spool database error")]
+    Database(#[source] Arc<rusqlite::Error>),
+    #[error("cannot access the spool {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The event could not be turned into JSON.
+    #[error("cannot encode the event")]
+    Encode(#[source] serde_json::Error),
+    /// A spooled event no longer decodes as the event type (written by an incompatible build).
+    #[error("cannot decode spooled event {event_id}")]
+    Decode {
+        event_id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No dead letter has this id (it was re-queued or never existed).
+    #[error("no dead letter with id {0}")]
+    UnknownDeadLetter(i64),
+    /// The shipper must be opened inside a tokio runtime.
+    #[error("a shipper must be opened inside a tokio runtime")]
+    NoRuntime,
+    /// The shipper was shut down (or its spool thread stopped); nothing was recorded.
+    #[error("the shipper is shut down")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for ShipError {
+    fn from(error: rusqlite::Error) -> Self {
+        ShipError::Database(Arc::new(error))
+    }
+}
+
+impl From<Arc<rusqlite::Error>> for ShipError {
+    fn from(error: Arc<rusqlite::Error>) -> Self {
+        ShipError::Database(error)
+    }
+}

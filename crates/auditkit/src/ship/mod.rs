@@ -1,0 +1,625 @@
+//! Durable, at-least-once delivery of audit events: a local spool plus background workers.
+//!
+//! ```no_run
+//! # async fn demo(client: auditkit::GraphClient) -> Result<(), auditkit::ship::ShipError> {
+//! use std::time::{Duration, Instant};
+//! use auditkit::graph::AuditEvent;
+//! use auditkit::ship::Shipper;
+//!
+//! let shipper = Shipper::builder(client, "/var/lib/myapp/audit-spool.db").open().await?;
+//! let id = shipper.send(AuditEvent::default()).await?; // durable once this returns
+//! shipper.shutdown(Instant::now() + Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # What is promised
+//!
+//! - **Durable on return.** [`Shipper::send`] returns once the event is committed to an SQLite
+//!   spool (write-ahead log, `synchronous=FULL`: on disk, fsynced). Concurrent sends share a
+//!   transaction (group commit), so many sends cost one fsync. Commits that only remove
+//!   delivered events skip their own fsync (the next recording commit syncs them): a power
+//!   cut can undo such a removal, which means a redelivery, never a loss.
+//!   [`Durability::Normal`] uses
+//!   `synchronous=NORMAL`: an event survives the process dying, but an operating-system crash
+//!   or power loss may lose the last commits.
+//! - **At least once.** An event leaves the spool only after the service acknowledged it with a
+//!   2xx. A process that dies while events are in flight delivers them again when the spool is
+//!   next opened, so the service may store an event twice. Each event therefore carries a
+//!   client-generated id to remove duplicates downstream: Graph's `correlationId` (a new GUID
+//!   unless the event has one) and, for Adobe, the tag [`ADOBE_EVENT_ID_TAG`].
+//! - **Never dropped.** When the spool holds [`ShipperBuilder::capacity`] events, `send` waits
+//!   ([`WhenFull::Wait`], the default) or fails with [`ShipError::Full`] ([`WhenFull::Error`]).
+//!   Retryable failures (throttling, outages, timeouts, network, credentials) stay spooled and
+//!   are retried with a capped, jittered exponential backoff, forever. An event the service
+//!   refuses for good (a non-retryable status such as 400, 404, 409, 413; not 401/403, which are
+//!   about the credential, not the event) moves to a dead-letter table with the status, the
+//!   error body and the time; [`Shipper::dead_letters`] lists them and [`Shipper::requeue`]
+//!   sends one again, optionally corrected.
+//! - **Order.** Events are handed to the workers in the order their sends committed. With more
+//!   than one worker ([`ShipperBuilder::concurrency`]) or after a retry they may reach the
+//!   service in another order; nothing stronger is promised. Neither API orders by arrival:
+//!   both sort by the event's own time (`activityDateTime`, `timestamp`), which the shipper
+//!   never changes. Use `concurrency(1)` for arrival in send order except around retries.
+//! - **One shipper per spool.** The file is locked (`locking_mode=EXCLUSIVE`) while open; a
+//!   second shipper gets [`ShipError::Locked`].
+//! - **Foreign files are left alone.** A file that is not a spool of this SDK for the same API
+//!   (not SQLite, other tables, another `application_id` or `user_version`) is refused with
+//!   [`ShipError::NotASpool`] without being written. Only a missing file, an empty file or an
+//!   SQLite database with no schema at all is initialised.
+//!
+//! Delivery goes through the facade client you pass, with its retry policy, timeouts and
+//! client-side rate limit. Give the shipper the same [`RateLimit`] (see
+//! [`ShipperBuilder::rate_limit`]) and [`Shipper::expected_drain_time`] says how long the
+//! spooled events take at that pace.
+//!
+//! Counters are read with [`Shipper::stats`] and logged as `tracing` events (target
+//! `auditkit::ship`) every [`ShipperBuilder::stats_interval`]. Event bodies are never logged.
+
+mod deliver;
+mod destination;
+mod error;
+mod spool;
+mod state;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use auditkit_runtime::RateLimit;
+use tokio::task::JoinHandle;
+
+pub use destination::{ADOBE_EVENT_ID_TAG, Destination};
+pub use error::ShipError;
+pub use spool::SpoolSettings;
+
+use spool::{Cmd, Spool};
+use state::Shared;
+
+/// How hard a commit is pushed to disk before `send` returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=FULL` in write-ahead-log mode: every commit is fsynced; an acknowledged
+    /// event survives a process crash, an OS crash and a power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: the log is fsynced only at checkpoints. An acknowledged event
+    /// survives the process dying (kill -9, panic) but an OS crash or power loss can lose the
+    /// most recent commits. Faster when sends come one at a time.
+    Normal,
+}
+
+/// What `send` does when the spool holds `capacity` events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WhenFull {
+    /// Wait until deliveries make room (back-pressure on the caller).
+    #[default]
+    Wait,
+    /// Fail at once with [`ShipError::Full`]; the event is not recorded.
+    Error,
+}
+
+/// Counters of a shipper. Totals count since this shipper opened the spool.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Events in the spool (in flight included, dead letters excluded).
+    pub spooled: u64,
+    /// Deliveries under way.
+    pub in_flight: u64,
+    /// Events the service acknowledged.
+    pub delivered: u64,
+    /// Failed attempts that left the event spooled for a later retry.
+    pub retried: u64,
+    /// Events moved to the dead-letter table.
+    pub dead_lettered: u64,
+    /// Events in the dead-letter table now.
+    pub dead_letters: u64,
+    /// How long the oldest spooled event has waited.
+    pub oldest_spooled_age: Option<Duration>,
+}
+
+/// An event the service refused for good.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DeadLetter<E> {
+    /// Pass to [`Shipper::requeue`].
+    pub id: i64,
+    /// The client-generated event id.
+    pub event_id: String,
+    pub event: E,
+    /// The HTTP status of the refusal.
+    pub status: Option<u16>,
+    /// The error as the facade reported it.
+    pub error: String,
+    /// The service's answer body, as received.
+    pub error_body: Vec<u8>,
+    pub failed_at: SystemTime,
+    pub enqueued_at: SystemTime,
+    /// Attempts made by the shipper (each may include the facade's own retries).
+    pub attempts: u32,
+}
+
+/// Builds a [`Shipper`]; see [`Shipper::builder`].
+#[must_use]
+pub struct ShipperBuilder<D: Destination> {
+    destination: D,
+    path: PathBuf,
+    config: Config,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    durability: Durability,
+    capacity: u64,
+    when_full: WhenFull,
+    concurrency: usize,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    jitter_seed: Option<u64>,
+    rate_limit: Option<RateLimit>,
+    stats_interval: Duration,
+    start_paused: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Full,
+            capacity: 100_000,
+            when_full: WhenFull::Wait,
+            concurrency: 8,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            jitter_seed: None,
+            rate_limit: None,
+            stats_interval: Duration::from_secs(60),
+            start_paused: false,
+        }
+    }
+}
+
+impl<D: Destination> fmt::Debug for ShipperBuilder<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShipperBuilder")
+            .field("destination", &self.destination)
+            .field("path", &self.path)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<D: Destination> ShipperBuilder<D> {
+    /// [`Durability::Full`] by default.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.config.durability = durability;
+        self
+    }
+
+    /// The most events the spool holds (dead letters not counted); 100,000 by default.
+    pub fn capacity(mut self, events: u64) -> Self {
+        self.config.capacity = events.max(1);
+        self
+    }
+
+    /// [`WhenFull::Wait`] by default.
+    pub fn when_full(mut self, when_full: WhenFull) -> Self {
+        self.config.when_full = when_full;
+        self
+    }
+
+    /// Deliveries under way at once; 8 by default.
+    pub fn concurrency(mut self, workers: usize) -> Self {
+        self.config.concurrency = workers.max(1);
+        self
+    }
+
+    /// The wait before an event that failed retryably is tried again: `initial`, doubling per
+    /// failed attempt up to `max`, with jitter (half to all of it); a longer `Retry-After` wins.
+    /// 1 s to 60 s by default. The same backoff pauses all new deliveries after throttling
+    /// or a failure of the service.
+    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.config.initial_backoff = initial;
+        self.config.max_backoff = max.max(initial);
+        self
+    }
+
+    /// Makes the backoff jitter repeatable.
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.config.jitter_seed = Some(seed);
+        self
+    }
+
+    /// The client-side limit the facade client was built with (pacing is the client's job);
+    /// the shipper uses it for [`Shipper::expected_drain_time`].
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.config.rate_limit = Some(limit);
+        self
+    }
+
+    /// How often the counters are logged; 60 s by default.
+    pub fn stats_interval(mut self, interval: Duration) -> Self {
+        self.config.stats_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Opens the spool without delivering until [`Shipper::resume`].
+    pub fn start_paused(mut self, paused: bool) -> Self {
+        self.config.start_paused = paused;
+        self
+    }
+
+    /// Opens (or creates) the spool and starts delivering what it holds. Must run inside a
+    /// tokio runtime.
+    pub async fn open(self) -> Result<Shipper<D>, ShipError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ShipError::NoRuntime)?;
+        let shared = Arc::new(Shared::new(self.config.capacity));
+        let (spool, opened) = Spool::open(
+            self.path.clone(),
+            self.config.durability,
+            D::KIND,
+            shared.clone(),
+        )
+        .await?;
+        shared.opened(opened.spooled, opened.dead_letters);
+        if opened.spooled > 0 {
+            tracing::info!(
+                target: "auditkit::ship",
+                spooled = opened.spooled,
+                dead_letters = opened.dead_letters,
+                "spool reopened; delivering what a previous shipper left (events that were in flight may be delivered twice)"
+            );
+        }
+        let inner = Arc::new(Inner {
+            rng: Mutex::new(match self.config.jitter_seed {
+                Some(seed) => fastrand::Rng::with_seed(seed),
+                None => fastrand::Rng::new(),
+            }),
+            paused: AtomicBool::new(self.config.start_paused),
+            stop: AtomicBool::new(false),
+            destination: self.destination,
+            path: self.path,
+            config: self.config,
+            shared,
+            spool,
+        });
+        let dispatcher = runtime.spawn(deliver::dispatch(inner.clone()));
+        let reporter = runtime.spawn(deliver::report(inner.clone()));
+        Ok(Shipper {
+            inner: inner.clone(),
+            handle: Arc::new(Handle {
+                inner,
+                tasks: Mutex::new(Some((dispatcher, reporter))),
+            }),
+        })
+    }
+}
+
+struct Inner<D: Destination> {
+    destination: D,
+    path: PathBuf,
+    config: Config,
+    shared: Arc<Shared>,
+    spool: Spool,
+    paused: AtomicBool,
+    stop: AtomicBool,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl<D: Destination> Inner<D> {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.shared.admission.close();
+        self.shared.wake.notify_one();
+        self.shared.progress.notify_waiters();
+    }
+
+    /// The wait before attempt `attempt + 1` after `attempt` failures: capped exponential,
+    /// half to all of it, at least `hint`.
+    fn backoff(&self, failures: u32, hint: Option<Duration>) -> Duration {
+        let exponent = failures.saturating_sub(1).min(30);
+        let ceiling = self
+            .config
+            .initial_backoff
+            .saturating_mul(1 << exponent)
+            .min(self.config.max_backoff);
+        let random = self.rng.lock().unwrap_or_else(|p| p.into_inner()).f64();
+        let wait = ceiling.mul_f64(0.5 + random / 2.0);
+        match hint {
+            Some(hint) => wait.max(hint.min(self.config.max_backoff)),
+            None => wait,
+        }
+    }
+
+    async fn stats(&self) -> Result<Stats, ShipError> {
+        let oldest = self
+            .spool
+            .call(|reply| Cmd::OldestEnqueued { reply })
+            .await?;
+        let shared = &self.shared;
+        Ok(Stats {
+            spooled: shared.spooled(),
+            in_flight: u64::try_from(shared.in_flight.load(Ordering::SeqCst)).unwrap_or(0),
+            delivered: shared.delivered.load(Ordering::SeqCst),
+            retried: shared.retried.load(Ordering::SeqCst),
+            dead_lettered: shared.dead_lettered.load(Ordering::SeqCst),
+            dead_letters: u64::try_from(shared.dead_letters.load(Ordering::SeqCst)).unwrap_or(0),
+            oldest_spooled_age: oldest.map(|ms| {
+                SystemTime::now()
+                    .duration_since(from_unix_ms(ms))
+                    .unwrap_or_default()
+            }),
+        })
+    }
+}
+
+/// Stops the background tasks when the last [`Shipper`] clone is dropped.
+struct Handle<D: Destination> {
+    inner: Arc<Inner<D>>,
+    tasks: Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
+}
+
+impl<D: Destination> Drop for Handle<D> {
+    fn drop(&mut self) {
+        self.inner.request_stop();
+    }
+}
+
+/// Spools audit events durably and delivers them in the background, at least once. Cheap to
+/// clone; clones share the spool. See the [module documentation](self) for the guarantees.
+pub struct Shipper<D: Destination> {
+    inner: Arc<Inner<D>>,
+    handle: Arc<Handle<D>>,
+}
+
+impl<D: Destination> Clone for Shipper<D> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl<D: Destination> fmt::Debug for Shipper<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shipper")
+            .field("destination", &self.inner.destination)
+            .field("path", &self.inner.path)
+            .field("spooled", &self.inner.shared.spooled())
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+/// A shipper to Microsoft Graph (Intune audit events).
+pub type GraphShipper = Shipper<crate::GraphClient>;
+/// A shipper to the Adobe Audit Service.
+pub type AdobeShipper = Shipper<crate::AdobeClient>;
+
+impl<D: Destination> Shipper<D> {
+    /// A shipper delivering through `destination` (a [`GraphClient`](crate::GraphClient) or an
+    /// [`AdobeClient`](crate::AdobeClient)), spooling to the SQLite file at `path` (created
+    /// if missing; yours to place on durable storage).
+    pub fn builder(destination: D, path: impl Into<PathBuf>) -> ShipperBuilder<D> {
+        ShipperBuilder {
+            destination,
+            path: path.into(),
+            config: Config::default(),
+        }
+    }
+
+    /// Records `event` durably and returns its client-generated id (set first if the event has
+    /// none). Delivery happens in the background. Waits while the spool is full, or fails
+    /// with [`ShipError::Full`] under [`WhenFull::Error`]. On error nothing was recorded —
+    /// except when the error is a failed commit whose outcome SQLite could not report, which
+    /// only a failing disk produces.
+    pub async fn send(&self, mut event: D::Event) -> Result<String, ShipError> {
+        if self.inner.stopped() {
+            return Err(ShipError::Closed);
+        }
+        let id = D::event_id(&mut event);
+        let body = serde_json::to_vec(&event).map_err(ShipError::Encode)?;
+        let shared = &self.inner.shared;
+        let permit = shared
+            .admission
+            .acquire(self.inner.config.when_full)
+            .await?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inner.spool.submit(Cmd::Append {
+            events: vec![(id.clone(), body)],
+            now_ms: unix_ms(SystemTime::now()),
+            reply,
+        })?;
+        // The spool now owns the event's place: a commit keeps it, a failure gives it back.
+        permit.forget();
+        match answer.await {
+            Ok(Ok(())) => Ok(id),
+            Ok(Err(error)) => {
+                shared.admission.release(1);
+                Err(error)
+            }
+            Err(_) => {
+                shared.admission.release(1);
+                Err(ShipError::Closed)
+            }
+        }
+    }
+
+    /// Waits until the spool is empty or `deadline` passes, and reports what is left.
+    /// Backoffs are respected; a paused shipper delivers nothing.
+    pub async fn flush(&self, deadline: Instant) -> Result<Stats, ShipError> {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let shared = &self.inner.shared;
+        loop {
+            let progress = shared.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if shared.spooled() == 0
+                || self.inner.stopped()
+                || tokio::time::Instant::now() >= deadline
+            {
+                break;
+            }
+            tokio::select! {
+                () = progress => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+        self.inner.stats().await
+    }
+
+    /// Flushes until `deadline`, then stops: deliveries still under way are abandoned (their
+    /// events stay spooled and are delivered again by the next shipper on this file) and the
+    /// spool is closed. Reports what is still spooled. Later sends fail with
+    /// [`ShipError::Closed`].
+    pub async fn shutdown(&self, deadline: Instant) -> Result<Stats, ShipError> {
+        if !self.inner.stopped() {
+            self.flush(deadline).await?;
+        }
+        self.inner.request_stop();
+        let tasks = self
+            .handle
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((dispatcher, reporter)) = tasks {
+            let _ = dispatcher.await;
+            let _ = reporter.await;
+        }
+        let stats = self.inner.stats().await;
+        self.inner.spool.close().await;
+        let stats = stats?;
+        tracing::info!(
+            target: "auditkit::ship",
+            still_spooled = stats.spooled,
+            delivered = stats.delivered,
+            dead_letters = stats.dead_letters,
+            "shipper shut down"
+        );
+        Ok(stats)
+    }
+
+    /// The counters now.
+    pub async fn stats(&self) -> Result<Stats, ShipError> {
+        self.inner.stats().await
+    }
+
+    /// Events in the spool now (in flight included).
+    pub fn spooled(&self) -> u64 {
+        self.inner.shared.spooled()
+    }
+
+    /// How long delivering what is spooled takes at the configured
+    /// [`ShipperBuilder::rate_limit`] from an idle start ([`RateLimit::drain_time`]); `None`
+    /// without a limit.
+    pub fn expected_drain_time(&self) -> Option<Duration> {
+        self.inner
+            .config
+            .rate_limit
+            .as_ref()
+            .map(|limit| limit.drain_time(self.spooled()))
+    }
+
+    /// Stops starting deliveries (those under way finish). Sends still spool.
+    pub fn pause(&self) {
+        self.inner.paused.store(true, Ordering::SeqCst);
+    }
+
+    pub fn resume(&self) {
+        self.inner.paused.store(false, Ordering::SeqCst);
+        self.inner.shared.wake.notify_one();
+    }
+
+    /// The events the service refused for good, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter<D::Event>>, ShipError> {
+        let rows = self
+            .inner
+            .spool
+            .call(|reply| Cmd::DeadLetters { reply })
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let event =
+                    serde_json::from_slice(&row.body).map_err(|source| ShipError::Decode {
+                        event_id: row.event_id.clone(),
+                        source,
+                    })?;
+                Ok(DeadLetter {
+                    id: row.id,
+                    event_id: row.event_id,
+                    event,
+                    status: row.status,
+                    error: row.error,
+                    error_body: row.error_body,
+                    failed_at: from_unix_ms(row.failed_ms),
+                    enqueued_at: from_unix_ms(row.enqueued_ms),
+                    attempts: row.attempts,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves dead letter `id` back into the spool, to be delivered again after the events
+    /// spooled before it. With `fixed`, that event is sent instead; it keeps the dead letter's
+    /// event id unless it carries one of its own. Re-queued events are admitted even when the
+    /// spool is full.
+    pub async fn requeue(&self, id: i64, fixed: Option<D::Event>) -> Result<(), ShipError> {
+        let fixed = match fixed {
+            None => None,
+            Some(mut event) => {
+                let letters = self
+                    .inner
+                    .spool
+                    .call(|reply| Cmd::DeadLetters { reply })
+                    .await?;
+                let letter = letters
+                    .into_iter()
+                    .find(|letter| letter.id == id)
+                    .ok_or(ShipError::UnknownDeadLetter(id))?;
+                D::set_event_id_if_absent(&mut event, &letter.event_id);
+                Some(serde_json::to_vec(&event).map_err(ShipError::Encode)?)
+            }
+        };
+        self.inner
+            .spool
+            .call(|reply| Cmd::Requeue {
+                id,
+                fixed,
+                now_ms: unix_ms(SystemTime::now()),
+                reply,
+            })
+            .await
+    }
+
+    /// The spool's SQLite settings, read back from the open connection.
+    pub async fn spool_settings(&self) -> Result<SpoolSettings, ShipError> {
+        self.inner.spool.call(|reply| Cmd::Settings { reply }).await
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn destination(&self) -> &D {
+        &self.inner.destination
+    }
+}
+
+fn unix_ms(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn from_unix_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}

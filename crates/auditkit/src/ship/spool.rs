@@ -1,0 +1,713 @@
+//! The spool: one SQLite file owned by one thread. Every read and write of the shipper is a
+//! command to that thread, which applies all the commands waiting for it in one transaction
+//! (group commit: one fsync for many sends) and answers them only after the commit.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::oneshot;
+
+use super::state::{Delta, Shared};
+use super::{Durability, ShipError};
+
+/// `PRAGMA application_id` of a spool: "AKSP" (auditkit spool).
+pub(crate) const APPLICATION_ID: i32 = 0x414b_5350;
+/// `PRAGMA user_version`: the layout of the tables below.
+pub(crate) const FORMAT_VERSION: i32 = 1;
+/// Commands applied in one transaction at most.
+const MAX_BATCH: usize = 8192;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX events_due ON events (next_attempt_at);
+CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    status INTEGER,
+    error TEXT NOT NULL,
+    error_body BLOB NOT NULL,
+    failed_at INTEGER NOT NULL
+);
+";
+const TABLES: [&str; 4] = ["meta", "events", "dead_letters", "sqlite_sequence"];
+
+/// A spooled event handed to a worker.
+#[derive(Debug)]
+pub(crate) struct Row {
+    pub(crate) seq: i64,
+    pub(crate) event_id: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) attempts: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) rows: Vec<Row>,
+    /// When the next backed-off event is due (unix ms), if any.
+    pub(crate) next_due_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct DeadRow {
+    pub(crate) id: i64,
+    pub(crate) event_id: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) enqueued_ms: i64,
+    pub(crate) attempts: u32,
+    pub(crate) status: Option<u16>,
+    pub(crate) error: String,
+    pub(crate) error_body: Vec<u8>,
+    pub(crate) failed_ms: i64,
+}
+
+/// The settings of the spool's connection, read back from SQLite itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpoolSettings {
+    /// `PRAGMA journal_mode`: `wal`.
+    pub journal_mode: String,
+    /// `PRAGMA synchronous` of commits that record events: 2 (`FULL`) for
+    /// [`Durability::Full`], 1 (`NORMAL`) for [`Durability::Normal`]. (Commits that only
+    /// remove delivered events run at `NORMAL` in both: losing one means a redelivery.)
+    pub synchronous: i64,
+    /// `PRAGMA locking_mode`: `exclusive` (one shipper per spool).
+    pub locking_mode: String,
+    pub application_id: i32,
+    pub user_version: i32,
+}
+
+/// What the spool held when it was opened.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Opened {
+    pub(crate) spooled: u64,
+    pub(crate) dead_letters: u64,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, ShipError>>;
+
+pub(crate) enum Cmd {
+    Append {
+        events: Vec<(String, Vec<u8>)>,
+        now_ms: i64,
+        reply: Reply<()>,
+    },
+    Ack {
+        seq: i64,
+        reply: Reply<()>,
+    },
+    Retry {
+        seq: i64,
+        next_attempt_ms: i64,
+        error: String,
+        reply: Reply<()>,
+    },
+    DeadLetter {
+        seq: i64,
+        status: Option<u16>,
+        error: String,
+        error_body: Vec<u8>,
+        now_ms: i64,
+        reply: Reply<()>,
+    },
+    Fetch {
+        now_ms: i64,
+        limit: usize,
+        reply: Reply<Fetched>,
+    },
+    DeadLetters {
+        reply: Reply<Vec<DeadRow>>,
+    },
+    Requeue {
+        id: i64,
+        fixed: Option<Vec<u8>>,
+        now_ms: i64,
+        reply: Reply<()>,
+    },
+    OldestEnqueued {
+        reply: Reply<Option<i64>>,
+    },
+    Settings {
+        reply: Reply<SpoolSettings>,
+    },
+    Close {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The sending side of the spool thread.
+#[derive(Clone, Debug)]
+pub(crate) struct Spool {
+    tx: mpsc::Sender<Cmd>,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool on its own thread, which keeps `shared`'s counts and the
+    /// admission permits in step with what each commit changed.
+    pub(crate) async fn open(
+        path: PathBuf,
+        durability: Durability,
+        kind: &'static str,
+        shared: Arc<Shared>,
+    ) -> Result<(Spool, Opened), ShipError> {
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let thread_path = path.clone();
+        std::thread::Builder::new()
+            .name("auditkit-spool".into())
+            .spawn(move || match open(&thread_path, durability, kind) {
+                Ok((conn, opened)) => {
+                    if ready_tx.send(Ok(opened)).is_ok() {
+                        run(conn, &rx, &shared, durability);
+                    }
+                }
+                Err(error) => {
+                    let _ = ready_tx.send(Err(error));
+                }
+            })
+            .map_err(|source| ShipError::Io { path, source })?;
+        let opened = ready_rx.await.map_err(|_| ShipError::Closed)??;
+        Ok((Spool { tx }, opened))
+    }
+
+    pub(crate) async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, ShipError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(make(reply)).map_err(|_| ShipError::Closed)?;
+        answer.await.map_err(|_| ShipError::Closed)?
+    }
+
+    /// Hands a command to the spool thread without waiting for its answer.
+    pub(crate) fn submit(&self, cmd: Cmd) -> Result<(), ShipError> {
+        self.tx.send(cmd).map_err(|_| ShipError::Closed)
+    }
+
+    /// Stops the thread after what is queued and waits until the file is closed.
+    pub(crate) async fn close(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Cmd::Close { reply }).is_ok() {
+            let _ = answer.await;
+        }
+    }
+}
+
+fn not_a_spool(path: &Path, reason: impl Into<String>) -> ShipError {
+    ShipError::NotASpool {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Sorts an SQLite failure met while looking at an existing file.
+fn inspect_error(path: &Path, error: rusqlite::Error) -> ShipError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => not_a_spool(path, "not an SQLite database"),
+        Some(ErrorCode::DatabaseCorrupt) => ShipError::Corrupt {
+            path: path.to_owned(),
+            source: error,
+        },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => ShipError::Locked {
+            path: path.to_owned(),
+        },
+        _ => ShipError::from(error),
+    }
+}
+
+struct Found {
+    application_id: i32,
+    user_version: i32,
+    tables: Vec<String>,
+    objects: usize,
+    kind: Option<String>,
+}
+
+fn look(conn: &Connection) -> rusqlite::Result<Found> {
+    let application_id = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    let user_version = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let mut statement = conn.prepare("SELECT type, name FROM sqlite_master")?;
+    let objects: Vec<(String, String)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let tables: Vec<String> = objects
+        .iter()
+        .filter(|(kind, _)| kind == "table")
+        .map(|(_, name)| name.clone())
+        .collect();
+    let kind = if tables.iter().any(|t| t == "meta") {
+        conn.query_row(
+            "SELECT value FROM meta WHERE key = 'destination'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+    } else {
+        None
+    };
+    Ok(Found {
+        application_id,
+        user_version,
+        tables,
+        objects: objects.len(),
+        kind,
+    })
+}
+
+/// Whether what was found is an empty database (nothing to lose by initialising it).
+fn is_empty(found: &Found) -> bool {
+    found.application_id == 0 && found.user_version == 0 && found.objects == 0
+}
+
+fn check(path: &Path, found: &Found, kind: &str) -> Result<(), ShipError> {
+    if found.application_id != APPLICATION_ID {
+        let reason = if found.application_id == 0 {
+            format!(
+                "an SQLite database of another application (tables: {})",
+                found.tables.join(", ")
+            )
+        } else {
+            format!(
+                "application_id is {:#x}, not auditkit's {APPLICATION_ID:#x}",
+                found.application_id
+            )
+        };
+        return Err(not_a_spool(path, reason));
+    }
+    if found.user_version != FORMAT_VERSION {
+        return Err(not_a_spool(
+            path,
+            format!(
+                "spool format {} (user_version); this build reads format {FORMAT_VERSION}",
+                found.user_version
+            ),
+        ));
+    }
+    if let Some(other) = found.tables.iter().find(|t| !TABLES.contains(&t.as_str())) {
+        return Err(not_a_spool(
+            path,
+            format!("it has a foreign table `{other}`"),
+        ));
+    }
+    match found.kind.as_deref() {
+        Some(found_kind) if found_kind == kind => Ok(()),
+        Some(found_kind) => Err(not_a_spool(
+            path,
+            format!("it spools {found_kind} events, and this shipper sends {kind} events"),
+        )),
+        None => Err(not_a_spool(path, "its destination is not recorded")),
+    }
+}
+
+/// Opens the file, refusing anything that is not an empty file, an empty database or a
+/// spool of `kind`. Existing files are inspected read-only first, so a foreign file is never
+/// written (not even a WAL checkpoint on close).
+fn open(
+    path: &Path,
+    durability: Durability,
+    kind: &str,
+) -> Result<(Connection, Opened), ShipError> {
+    let io = |source| ShipError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut header = Vec::with_capacity(100);
+    match std::fs::File::open(path) {
+        Ok(file) => {
+            file.take(100).read_to_end(&mut header).map_err(io)?;
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(io(error)),
+    }
+    if !header.is_empty() {
+        if header.len() < 100 || !header.starts_with(b"SQLite format 3\0") {
+            return Err(not_a_spool(path, "not an SQLite database"));
+        }
+        // The header's application_id (offset 68). A spool always has it in the main file: it
+        // is written before the spool switches to write-ahead logging.
+        let application_id = i32::from_be_bytes([header[68], header[69], header[70], header[71]]);
+        if application_id != APPLICATION_ID {
+            if application_id != 0 {
+                return Err(not_a_spool(
+                    path,
+                    format!(
+                        "application_id is {application_id:#x}, not auditkit's {APPLICATION_ID:#x}"
+                    ),
+                ));
+            }
+            // Another application's database, or an empty one: look, read-only.
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|error| inspect_error(path, error))?;
+            let found = look(&conn).map_err(|error| inspect_error(path, error))?;
+            if !is_empty(&found) {
+                check(path, &found, kind)?;
+            }
+            drop(conn);
+        }
+    }
+
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|error| inspect_error(path, error))?;
+    conn.busy_timeout(Duration::from_millis(200))?;
+    // One shipper per spool: the lock is taken by the first write below and held until close.
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Exclusive)
+            .map_err(|error| inspect_error(path, error))?;
+        let found = look(&tx).map_err(|error| inspect_error(path, error))?;
+        if is_empty(&found) {
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+            tx.pragma_update(None, "user_version", FORMAT_VERSION)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('destination', ?1)",
+                params![kind],
+            )?;
+        } else {
+            check(path, &found, kind)?;
+        }
+        tx.commit()?;
+    }
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(not_a_spool(
+            path,
+            format!("SQLite refused write-ahead logging (journal_mode stays {mode})"),
+        ));
+    }
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    let spooled: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))?;
+    let dead: i64 = conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |row| row.get(0))?;
+    Ok((
+        conn,
+        Opened {
+            spooled: u64::try_from(spooled).unwrap_or_default(),
+            dead_letters: u64::try_from(dead).unwrap_or_default(),
+        },
+    ))
+}
+
+/// Sends a command's answer once the transaction it was part of has committed (or failed).
+type Done = Box<dyn FnOnce(Option<&Arc<rusqlite::Error>>) + Send>;
+
+fn done<T: Send + 'static>(reply: Reply<T>, value: Result<T, ShipError>) -> Done {
+    Box::new(move |failure| {
+        let answer = match failure {
+            None => value,
+            Some(error) => Err(ShipError::Database(error.clone())),
+        };
+        let _ = reply.send(answer);
+    })
+}
+
+fn run(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, shared: &Shared, durability: Durability) {
+    let mut synced = true;
+    let mut close_reply = None;
+    while close_reply.is_none() {
+        let Ok(first) = rx.recv() else { break };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
+        let mut failure: Option<Arc<rusqlite::Error>> = None;
+        let mut delta = Delta::default();
+        // Under `Durability::Full`, a batch that records events (or reports the settings) commits
+        // with `synchronous=FULL`. A batch that only removes delivered events, records retries
+        // or reads commits with `NORMAL`: no fsync of its own, made durable by the next FULL
+        // commit. Losing it to a power cut means a redelivery (a duplicate), never a loss.
+        if durability == Durability::Full {
+            let records = batch.iter().any(|cmd| {
+                matches!(
+                    cmd,
+                    Cmd::Append { .. } | Cmd::Requeue { .. } | Cmd::Settings { .. }
+                )
+            });
+            if records != synced {
+                let level = if records { "FULL" } else { "NORMAL" };
+                if let Err(error) = conn.pragma_update(None, "synchronous", level) {
+                    tracing::warn!(error = %error, "cannot change the spool's synchronous level");
+                } else {
+                    synced = records;
+                }
+            }
+        }
+        match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => {
+                for cmd in batch {
+                    if let Cmd::Close { reply } = cmd {
+                        close_reply = Some(reply);
+                        continue;
+                    }
+                    if failure.is_some() {
+                        finished.push(abandon(cmd));
+                        continue;
+                    }
+                    match apply(&tx, cmd, &mut delta) {
+                        Ok(next) => finished.push(next),
+                        Err((error, next)) => {
+                            failure = Some(Arc::new(error));
+                            finished.push(next);
+                        }
+                    }
+                }
+                let outcome = match failure {
+                    Some(_) => tx.rollback(),
+                    None => tx.commit(),
+                };
+                if let Err(error) = outcome
+                    && failure.is_none()
+                {
+                    failure = Some(Arc::new(error));
+                }
+            }
+            Err(error) => {
+                failure = Some(Arc::new(error));
+                for cmd in batch {
+                    match cmd {
+                        Cmd::Close { reply } => close_reply = Some(reply),
+                        other => finished.push(abandon(other)),
+                    }
+                }
+            }
+        }
+        if let Some(error) = &failure {
+            tracing::error!(error = %error, "spool transaction failed; its commands report the error");
+        }
+        // Counts first, answers second: a caller that sees its answer sees the counts too.
+        if failure.is_none() {
+            shared.committed(delta);
+        }
+        for next in finished {
+            next(failure.as_ref());
+        }
+    }
+    if let Err((_, error)) = conn.close() {
+        tracing::warn!(error = %error, "closing the spool failed");
+    }
+    if let Some(reply) = close_reply {
+        let _ = reply.send(());
+    }
+}
+
+/// The answer of a command that was not applied because an earlier one in its batch failed.
+fn abandon(cmd: Cmd) -> Done {
+    fn skipped<T: Send + 'static>(reply: Reply<T>) -> Done {
+        Box::new(move |failure| {
+            let answer = match failure {
+                Some(error) => ShipError::Database(error.clone()),
+                None => ShipError::Closed,
+            };
+            let _ = reply.send(Err(answer));
+        })
+    }
+    match cmd {
+        Cmd::Append { reply, .. }
+        | Cmd::Ack { reply, .. }
+        | Cmd::Retry { reply, .. }
+        | Cmd::DeadLetter { reply, .. }
+        | Cmd::Requeue { reply, .. } => skipped(reply),
+        Cmd::Fetch { reply, .. } => skipped(reply),
+        Cmd::DeadLetters { reply } => skipped(reply),
+        Cmd::OldestEnqueued { reply } => skipped(reply),
+        Cmd::Settings { reply } => skipped(reply),
+        Cmd::Close { reply } => Box::new(move |_| {
+            let _ = reply.send(());
+        }),
+    }
+}
+
+/// Applies one command inside the batch's transaction.
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    cmd: Cmd,
+    delta: &mut Delta,
+) -> Result<Done, (rusqlite::Error, Done)> {
+    macro_rules! attempt {
+        ($reply:expr, $body:expr) => {{
+            let result: rusqlite::Result<_> = (|| $body)();
+            match result {
+                Ok(value) => Ok(done($reply, value)),
+                Err(error) => Err((error, done($reply, Err(ShipError::Closed)))),
+            }
+        }};
+    }
+    match cmd {
+        Cmd::Append {
+            events,
+            now_ms,
+            reply,
+        } => attempt!(reply, {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (event_id, body, enqueued_at) VALUES (?1, ?2, ?3)",
+            )?;
+            for (id, body) in &events {
+                insert.execute(params![id, body, now_ms])?;
+            }
+            delta.appended += events.len() as u64;
+            Ok(Ok(()))
+        }),
+        Cmd::Ack { seq, reply } => attempt!(reply, {
+            delta.acked += tx
+                .prepare_cached("DELETE FROM events WHERE seq = ?1")?
+                .execute(params![seq])? as u64;
+            Ok(Ok(()))
+        }),
+        Cmd::Retry {
+            seq,
+            next_attempt_ms,
+            error,
+            reply,
+        } => attempt!(reply, {
+            tx.prepare_cached(
+                "UPDATE events SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 \
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, next_attempt_ms, error])?;
+            delta.retried += 1;
+            Ok(Ok(()))
+        }),
+        Cmd::DeadLetter {
+            seq,
+            status,
+            error,
+            error_body,
+            now_ms,
+            reply,
+        } => attempt!(reply, {
+            tx.prepare_cached(
+                "INSERT INTO dead_letters \
+                 (event_id, body, enqueued_at, attempts, status, error, error_body, failed_at) \
+                 SELECT event_id, body, enqueued_at, attempts + 1, ?2, ?3, ?4, ?5 \
+                 FROM events WHERE seq = ?1",
+            )?
+            .execute(params![seq, status, error, error_body, now_ms])?;
+            delta.dead_lettered += tx
+                .prepare_cached("DELETE FROM events WHERE seq = ?1")?
+                .execute(params![seq])? as u64;
+            Ok(Ok(()))
+        }),
+        Cmd::Fetch {
+            now_ms,
+            limit,
+            reply,
+        } => attempt!(reply, {
+            let mut select = tx.prepare_cached(
+                "SELECT seq, event_id, body, attempts FROM events NOT INDEXED \
+                 WHERE next_attempt_at <= ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows: Vec<Row> = select
+                .query_map(
+                    params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |row| {
+                        Ok(Row {
+                            seq: row.get(0)?,
+                            event_id: row.get(1)?,
+                            body: row.get(2)?,
+                            attempts: row.get(3)?,
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            let next_due_ms = if rows.len() < limit {
+                tx.prepare_cached(
+                    "SELECT MIN(next_attempt_at) FROM events WHERE next_attempt_at > ?1",
+                )?
+                .query_row(params![now_ms], |row| row.get(0))?
+            } else {
+                None
+            };
+            Ok(Ok(Fetched { rows, next_due_ms }))
+        }),
+        Cmd::DeadLetters { reply } => attempt!(reply, {
+            let mut select = tx.prepare_cached(
+                "SELECT id, event_id, body, enqueued_at, attempts, status, error, error_body, \
+                 failed_at FROM dead_letters ORDER BY id",
+            )?;
+            let rows = select
+                .query_map([], |row| {
+                    Ok(DeadRow {
+                        id: row.get(0)?,
+                        event_id: row.get(1)?,
+                        body: row.get(2)?,
+                        enqueued_ms: row.get(3)?,
+                        attempts: row.get(4)?,
+                        status: row.get(5)?,
+                        error: row.get(6)?,
+                        error_body: row.get(7)?,
+                        failed_ms: row.get(8)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Ok(rows))
+        }),
+        Cmd::Requeue {
+            id,
+            fixed,
+            now_ms,
+            reply,
+        } => attempt!(reply, {
+            let moved = tx
+                .prepare_cached(
+                    "INSERT INTO events (event_id, body, enqueued_at) \
+                     SELECT event_id, COALESCE(?2, body), ?3 FROM dead_letters WHERE id = ?1",
+                )?
+                .execute(params![id, fixed, now_ms])?;
+            if moved == 0 {
+                return Ok(Err(ShipError::UnknownDeadLetter(id)));
+            }
+            tx.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?
+                .execute(params![id])?;
+            delta.requeued += 1;
+            Ok(Ok(()))
+        }),
+        Cmd::OldestEnqueued { reply } => attempt!(reply, {
+            let oldest = tx
+                .prepare_cached("SELECT enqueued_at FROM events ORDER BY seq LIMIT 1")?
+                .query_row([], |row| row.get(0))
+                .optional()?;
+            Ok(Ok(oldest))
+        }),
+        Cmd::Settings { reply } => attempt!(reply, {
+            Ok(Ok(SpoolSettings {
+                journal_mode: tx.pragma_query_value(None, "journal_mode", |row| row.get(0))?,
+                synchronous: tx.pragma_query_value(None, "synchronous", |row| row.get(0))?,
+                locking_mode: tx.pragma_query_value(None, "locking_mode", |row| row.get(0))?,
+                application_id: tx.pragma_query_value(None, "application_id", |row| row.get(0))?,
+                user_version: tx.pragma_query_value(None, "user_version", |row| row.get(0))?,
+            }))
+        }),
+        Cmd::Close { reply } => Ok(Box::new(move |_| {
+            let _ = reply.send(());
+        })),
+    }
+}
