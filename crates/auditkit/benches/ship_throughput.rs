@@ -14,7 +14,9 @@
 //! returned, i.e. until every event was durable.
 //!
 //! Producers: "one producer" awaits each `send` before the next (one commit per event);
-//! "concurrent" issues all sends at once so group commit shares fsyncs between them.
+//! "concurrent" issues all sends at once so group commit shares fsyncs between them;
+//! "send_all batches of 100" is one producer awaiting `send_all` of 100 events at a time
+//! (one commit per 100 events).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -60,11 +62,22 @@ fn rate(events: u64, elapsed: Duration) -> f64 {
     events as f64 / elapsed.as_secs_f64()
 }
 
+/// How the producer hands events to the shipper.
+#[derive(Clone, Copy)]
+enum Producer {
+    /// One producer awaiting each `send`.
+    OneByOne,
+    /// All sends issued at once.
+    Concurrent,
+    /// One producer awaiting `send_all` of this many events at a time.
+    Batches(u64),
+}
+
 async fn shipped(
     client: &GraphClient,
     name: &str,
     durability: Durability,
-    concurrent: bool,
+    producer: Producer,
     events: u64,
 ) -> (f64, f64) {
     let path = spool_path(name);
@@ -74,13 +87,24 @@ async fn shipped(
         .await
         .unwrap();
     let start = Instant::now();
-    if concurrent {
-        futures::future::try_join_all((0..events).map(|n| shipper.send(event(n))))
-            .await
-            .unwrap();
-    } else {
-        for n in 0..events {
-            shipper.send(event(n)).await.unwrap();
+    match producer {
+        Producer::Concurrent => {
+            futures::future::try_join_all((0..events).map(|n| shipper.send(event(n))))
+                .await
+                .unwrap();
+        }
+        Producer::OneByOne => {
+            for n in 0..events {
+                shipper.send(event(n)).await.unwrap();
+            }
+        }
+        Producer::Batches(size) => {
+            let mut next = 0;
+            while next < events {
+                let end = (next + size).min(events);
+                shipper.send_all((next..end).map(event)).await.unwrap();
+                next = end;
+            }
         }
     }
     let spooled = start.elapsed();
@@ -155,7 +179,7 @@ fn main() {
         }
         let direct = rate(events, start.elapsed());
         println!(
-            "{:<52} {:>12.0} events/s",
+            "{:<56} {:>12.0} events/s",
             "(a) facade, one by one, no spool", direct
         );
 
@@ -164,36 +188,41 @@ fn main() {
                 "durable (FULL), one producer",
                 "full-seq",
                 Durability::Full,
-                false,
+                Producer::OneByOne,
+            ),
+            (
+                "durable (FULL), one producer, send_all batches of 100",
+                "full-batch",
+                Durability::Full,
+                Producer::Batches(100),
             ),
             (
                 "durable (FULL), concurrent producers",
                 "full-conc",
                 Durability::Full,
-                true,
+                Producer::Concurrent,
             ),
             (
                 "(b) Durability::Normal, one producer",
                 "normal-seq",
                 Durability::Normal,
-                false,
+                Producer::OneByOne,
             ),
             (
                 "(b) Durability::Normal, concurrent producers",
                 "normal-conc",
                 Durability::Normal,
-                true,
+                Producer::Concurrent,
             ),
         ];
         println!(
-            "{:<52} {:>12} {:>14}  {:>8}",
+            "{:<56} {:>12} {:>14}  {:>8}",
             "shipper", "spooled/s", "end to end/s", "vs (a)"
         );
-        for (label, name, durability, concurrent) in runs {
-            let (spooled, end_to_end) =
-                shipped(&client, name, durability, concurrent, events).await;
+        for (label, name, durability, producer) in runs {
+            let (spooled, end_to_end) = shipped(&client, name, durability, producer, events).await;
             println!(
-                "{label:<52} {spooled:>12.0} {end_to_end:>14.0}  {:>7.2}x",
+                "{label:<56} {spooled:>12.0} {end_to_end:>14.0}  {:>7.2}x",
                 end_to_end / direct
             );
         }

@@ -395,6 +395,180 @@ async fn a_full_spool_refuses_with_a_clear_error_when_asked_to() {
     shipper.shutdown(deadline(5)).await.unwrap();
 }
 
+#[tokio::test]
+async fn send_all_records_a_batch_at_once_and_all_or_nothing() {
+    let server = start().await;
+    let recorder = Recorder::default();
+    mount_events(&server, &recorder).await;
+    let dir = TempDir::new("send-all");
+    let shipper = Shipper::builder(graph(&server), dir.spool())
+        .capacity(10)
+        .start_paused(true)
+        .open()
+        .await
+        .unwrap();
+    assert_eq!(shipper.capacity(), 10);
+    assert!(shipper.send_all(Vec::new()).await.unwrap().is_empty());
+
+    // Ids come back in order; an event without one gets a fresh GUID.
+    let mut batch: Vec<AuditEvent> = (0..7).map(event).collect();
+    batch.push(AuditEvent {
+        activity: Some("no id".into()),
+        ..AuditEvent::default()
+    });
+    let ids = shipper.send_all(batch).await.unwrap();
+    assert_eq!(ids.len(), 8);
+    for (n, id) in ids.iter().take(7).enumerate() {
+        assert_eq!(*id, event(n as u128).correlation_id.unwrap().to_string());
+    }
+    assert!(Uuid::parse_str(&ids[7]).is_ok());
+    assert_eq!(shipper.spooled(), 8);
+
+    // Larger than the capacity: refused, nothing recorded.
+    let error = shipper.send_all((100..111).map(event)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ShipError::BatchTooLarge {
+                events: 11,
+                capacity: 10
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("nothing was recorded"),
+        "{error}"
+    );
+    assert_eq!(shipper.spooled(), 8);
+
+    // Fits the capacity but not the room left: waits for all of it, then records all of it.
+    let blocked = tokio::spawn({
+        let shipper = shipper.clone();
+        async move { shipper.send_all((200..205).map(event)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !blocked.is_finished(),
+        "send_all waits for room for the whole batch"
+    );
+    assert_eq!(shipper.spooled(), 8, "no part of the batch was recorded");
+    shipper.resume();
+    let ids = tokio::time::timeout(Duration::from_secs(10), blocked)
+        .await
+        .expect("send_all unblocks once deliveries made room")
+        .unwrap()
+        .unwrap();
+    assert_eq!(ids.len(), 5);
+    let stats = shipper.flush(deadline(10)).await.unwrap();
+    assert_eq!((stats.spooled, stats.delivered), (0, 13), "{stats:?}");
+    let accepted: HashSet<String> = recorder.accepted().into_iter().collect();
+    assert_eq!(accepted.len(), 13);
+    assert!(accepted.contains(&ids[4]));
+    shipper.shutdown(deadline(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn send_all_refuses_a_batch_without_room_when_asked_to() {
+    let server = start().await;
+    let dir = TempDir::new("send-all-full");
+    let shipper = Shipper::builder(graph(&server), dir.spool())
+        .capacity(10)
+        .when_full(WhenFull::Error)
+        .start_paused(true)
+        .open()
+        .await
+        .unwrap();
+    shipper.send_all((0..8).map(event)).await.unwrap();
+    let error = shipper.send_all((8..11).map(event)).await.unwrap_err();
+    assert!(
+        matches!(error, ShipError::Full { capacity: 10 }),
+        "{error:?}"
+    );
+    assert_eq!(shipper.spooled(), 8, "all or nothing");
+    shipper.send_all((8..10).map(event)).await.unwrap();
+    assert_eq!(shipper.spooled(), 10);
+    shipper.shutdown(Instant::now()).await.unwrap();
+}
+
+#[tokio::test]
+async fn checkpoints_commit_with_their_batch_and_survive_a_reopen() {
+    let server = start().await;
+    let recorder = Recorder::default();
+    mount_events(&server, &recorder).await;
+    let dir = TempDir::new("checkpoint");
+    let open = || {
+        Shipper::builder(graph(&server), dir.spool())
+            .capacity(10)
+            .when_full(WhenFull::Error)
+            .start_paused(true)
+            .open()
+    };
+    let shipper = open().await.unwrap();
+    assert_eq!(shipper.checkpoint("input.jsonl").await.unwrap(), None);
+    let ids = shipper
+        .send_all_with_checkpoint((0..4).map(event), "input.jsonl", "4")
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(
+        shipper.checkpoint("input.jsonl").await.unwrap().as_deref(),
+        Some("4")
+    );
+    // Moves forward with the next batch; other keys are separate.
+    shipper
+        .send_all_with_checkpoint((4..6).map(event), "input.jsonl", "6")
+        .await
+        .unwrap();
+    shipper
+        .send_all_with_checkpoint(Vec::new(), "other.jsonl", "blank lines only")
+        .await
+        .unwrap();
+    // A batch that is refused leaves the checkpoint where it was.
+    let error = shipper
+        .send_all_with_checkpoint((6..11).map(event), "input.jsonl", "11")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ShipError::Full { .. }), "{error:?}");
+    let error = shipper
+        .send_all_with_checkpoint((6..17).map(event), "input.jsonl", "17")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ShipError::BatchTooLarge { .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        shipper.checkpoint("input.jsonl").await.unwrap().as_deref(),
+        Some("6")
+    );
+    assert_eq!(shipper.spooled(), 6);
+    // The key `destination` of the spool's own metadata is not a checkpoint.
+    assert_eq!(shipper.checkpoint("destination").await.unwrap(), None);
+    shipper.shutdown(Instant::now()).await.unwrap();
+
+    let shipper = open().await.unwrap();
+    assert_eq!(shipper.spooled(), 6);
+    assert_eq!(
+        shipper.checkpoint("input.jsonl").await.unwrap().as_deref(),
+        Some("6")
+    );
+    assert_eq!(
+        shipper.checkpoint("other.jsonl").await.unwrap().as_deref(),
+        Some("blank lines only")
+    );
+    shipper.resume();
+    let stats = shipper.flush(deadline(10)).await.unwrap();
+    assert_eq!((stats.spooled, stats.delivered), (0, 6), "{stats:?}");
+    assert_eq!(
+        shipper.checkpoint("input.jsonl").await.unwrap().as_deref(),
+        Some("6"),
+        "delivery does not move the checkpoint"
+    );
+    shipper.shutdown(deadline(5)).await.unwrap();
+    assert_eq!(recorder.accepted().len(), 6);
+}
+
 fn assert_refused_untouched(
     dir: &TempDir,
     error: Result<GraphShipper, ShipError>,

@@ -26,6 +26,13 @@ pub enum ShipError {
     /// [`WhenFull::Error`](super::WhenFull::Error). Nothing was recorded; send again later.
     #[error("the spool is full ({capacity} events); the event was not recorded")]
     Full { capacity: u64 },
+    /// A batch given to [`Shipper::send_all`](super::Shipper::send_all) holds more events
+    /// than the spool's capacity, so it could never be recorded in one commit. Nothing was
+    /// recorded; split it into batches of at most `capacity` events.
+    #[error(
+        "a batch of {events} events does not fit in the spool (capacity {capacity}); nothing was recorded"
+    )]
+    BatchTooLarge { events: u64, capacity: u64 },
     /// Reading or writing the spool failed. For `send`, the event was not recorded.
     #[error("spool database error")]
     Database(#[source] Arc<rusqlite::Error>),

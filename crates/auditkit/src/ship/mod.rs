@@ -16,11 +16,11 @@
 //!
 //! - **Durable on return.** [`Shipper::send`] returns once the event is committed to an SQLite
 //!   spool (write-ahead log, `synchronous=FULL`: on disk, fsynced). Concurrent sends share a
-//!   transaction (group commit), so many sends cost one fsync. Commits that only remove
-//!   delivered events skip their own fsync (the next recording commit syncs them): a power
-//!   cut can undo such a removal, which means a redelivery, never a loss.
-//!   [`Durability::Normal`] uses
-//!   `synchronous=NORMAL`: an event survives the process dying, but an operating-system crash
+//!   transaction (group commit), so many sends cost one fsync; [`Shipper::send_all`] records
+//!   a whole batch in one commit, which is how a single producer gets the same effect.
+//!   Commits that only remove delivered events skip their own fsync (the next recording
+//!   commit syncs them): a power cut can undo such a removal, which means a redelivery, never
+//!   a loss. [`Durability::Normal`] uses `synchronous=NORMAL`: an event survives the process dying, but an operating-system crash
 //!   or power loss may lose the last commits.
 //! - **At least once.** An event leaves the spool only after the service acknowledged it with a
 //!   2xx. A process that dies while events are in flight delivers them again when the spool is
@@ -40,6 +40,10 @@
 //!   service in another order; nothing stronger is promised. Neither API orders by arrival:
 //!   both sort by the event's own time (`activityDateTime`, `timestamp`), which the shipper
 //!   never changes. Use `concurrency(1)` for arrival in send order except around retries.
+//! - **Resumable input.** [`Shipper::send_all_with_checkpoint`] records a batch together with
+//!   a checkpoint (a key and a value, e.g. "line 1500 of this file") in the same commit, and
+//!   [`Shipper::checkpoint`] reads it back: a reader restarted after a crash resumes exactly
+//!   after the last durably spooled input, losing none and spooling none twice.
 //! - **One shipper per spool.** The file is locked (`locking_mode=EXCLUSIVE`) while open; a
 //!   second shipper gets [`ShipError::Locked`].
 //! - **Foreign files are left alone.** A file that is not a spool of this SDK for the same API
@@ -421,33 +425,130 @@ impl<D: Destination> Shipper<D> {
     /// with [`ShipError::Full`] under [`WhenFull::Error`]. On error nothing was recorded —
     /// except when the error is a failed commit whose outcome SQLite could not report, which
     /// only a failing disk produces.
-    pub async fn send(&self, mut event: D::Event) -> Result<String, ShipError> {
+    ///
+    /// Each `send` awaited on its own costs one commit (one fsync under [`Durability::Full`]);
+    /// concurrent sends share commits. A producer that has many events at hand gets the same
+    /// guarantee for far less with [`Shipper::send_all`].
+    pub async fn send(&self, event: D::Event) -> Result<String, ShipError> {
+        let mut ids = self.record(vec![event], None).await?;
+        Ok(ids.pop().unwrap_or_default())
+    }
+
+    /// Records all of `events` durably in ONE commit (one fsync) and returns their
+    /// client-generated ids, in order (each set first if its event has none).
+    ///
+    /// The same guarantees as [`send`](Self::send), for the batch as a whole: it returns once
+    /// every event is durable, and it is all or nothing — on error none was recorded. Room is
+    /// taken for the whole batch at once: while the spool has no room for all of it,
+    /// `send_all` waits ([`WhenFull::Wait`]) or fails with [`ShipError::Full`]
+    /// ([`WhenFull::Error`]) without recording any. A batch larger than the spool's
+    /// [capacity](Self::capacity) could never fit in one commit: it is refused with
+    /// [`ShipError::BatchTooLarge`] and nothing is recorded (it is not split, which would
+    /// break the all-or-nothing promise); split it yourself into batches of at most
+    /// `capacity` events. An empty batch records nothing and returns at once.
+    ///
+    /// Events of one batch are handed to the workers in their order in `events`.
+    pub async fn send_all(
+        &self,
+        events: impl IntoIterator<Item = D::Event>,
+    ) -> Result<Vec<String>, ShipError> {
+        let events: Vec<D::Event> = events.into_iter().collect();
+        if events.is_empty() {
+            if self.inner.stopped() {
+                return Err(ShipError::Closed);
+            }
+            return Ok(Vec::new());
+        }
+        self.record(events, None).await
+    }
+
+    /// [`send_all`](Self::send_all), and in the same commit sets the checkpoint `key` to
+    /// `value` (see [`checkpoint`](Self::checkpoint)): either the events and the checkpoint
+    /// are both durable, or neither is recorded.
+    ///
+    /// This is how a reader of a file (or any input with positions) resumes exactly: spool
+    /// each batch of lines with the checkpoint "lines done", and after a crash or a stop
+    /// start reading after [`checkpoint`](Self::checkpoint)`(key)`. No line is lost and none
+    /// is spooled twice (delivery stays at least once: events in flight when the process
+    /// died are delivered again). An empty `events` only sets the checkpoint, durably.
+    ///
+    /// Checkpoints live in the spool file, so they belong to it: a new spool starts with none.
+    /// Keys and values are yours (a file's canonical path and a line number, say).
+    pub async fn send_all_with_checkpoint(
+        &self,
+        events: impl IntoIterator<Item = D::Event>,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Vec<String>, ShipError> {
+        let events: Vec<D::Event> = events.into_iter().collect();
+        self.record(events, Some((key.into(), value.into()))).await
+    }
+
+    /// The value the checkpoint `key` was last set to by a committed
+    /// [`send_all_with_checkpoint`](Self::send_all_with_checkpoint), or `None` if it never was
+    /// (in this spool file).
+    pub async fn checkpoint(&self, key: &str) -> Result<Option<String>, ShipError> {
+        let key = key.to_owned();
+        self.inner
+            .spool
+            .call(|reply| Cmd::Checkpoint { key, reply })
+            .await
+    }
+
+    /// The most events the spool holds ([`ShipperBuilder::capacity`]), and so the largest
+    /// batch [`send_all`](Self::send_all) takes.
+    pub fn capacity(&self) -> u64 {
+        self.inner.shared.admission.capacity()
+    }
+
+    /// Records `events` (and the checkpoint) in one commit; the ids of the events, in order.
+    async fn record(
+        &self,
+        mut events: Vec<D::Event>,
+        checkpoint: Option<(String, String)>,
+    ) -> Result<Vec<String>, ShipError> {
         if self.inner.stopped() {
             return Err(ShipError::Closed);
         }
-        let id = D::event_id(&mut event);
-        let body = serde_json::to_vec(&event).map_err(ShipError::Encode)?;
+        let mut ids = Vec::with_capacity(events.len());
+        let mut rows = Vec::with_capacity(events.len());
+        for event in &mut events {
+            let id = D::event_id(event);
+            let body = serde_json::to_vec(&*event).map_err(ShipError::Encode)?;
+            ids.push(id.clone());
+            rows.push((id, body));
+        }
+        let count = rows.len() as u64;
         let shared = &self.inner.shared;
-        let permit = shared
-            .admission
-            .acquire(self.inner.config.when_full)
-            .await?;
+        let permit = if count == 0 {
+            None
+        } else {
+            Some(
+                shared
+                    .admission
+                    .acquire_many(count, self.inner.config.when_full)
+                    .await?,
+            )
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.inner.spool.submit(Cmd::Append {
-            events: vec![(id.clone(), body)],
+            events: rows,
+            checkpoint,
             now_ms: unix_ms(SystemTime::now()),
             reply,
         })?;
-        // The spool now owns the event's place: a commit keeps it, a failure gives it back.
-        permit.forget();
+        // The spool now owns the events' places: a commit keeps them, a failure gives them back.
+        if let Some(permit) = permit {
+            permit.forget();
+        }
         match answer.await {
-            Ok(Ok(())) => Ok(id),
+            Ok(Ok(())) => Ok(ids),
             Ok(Err(error)) => {
-                shared.admission.release(1);
+                shared.admission.release(count);
                 Err(error)
             }
             Err(_) => {
-                shared.admission.release(1);
+                shared.admission.release(count);
                 Err(ShipError::Closed)
             }
         }

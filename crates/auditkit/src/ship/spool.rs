@@ -18,6 +18,8 @@ use super::{Durability, ShipError};
 pub(crate) const APPLICATION_ID: i32 = 0x414b_5350;
 /// `PRAGMA user_version`: the layout of the tables below.
 pub(crate) const FORMAT_VERSION: i32 = 1;
+/// The prefix of checkpoint keys in the `meta` table (which also holds `destination`).
+const CHECKPOINT_PREFIX: &str = "checkpoint:";
 /// Commands applied in one transaction at most.
 const MAX_BATCH: usize = 8192;
 
@@ -102,10 +104,16 @@ pub(crate) struct Opened {
 type Reply<T> = oneshot::Sender<Result<T, ShipError>>;
 
 pub(crate) enum Cmd {
+    /// Records `events` and, in the same transaction, the checkpoint `(key, value)`.
     Append {
         events: Vec<(String, Vec<u8>)>,
+        checkpoint: Option<(String, String)>,
         now_ms: i64,
         reply: Reply<()>,
+    },
+    Checkpoint {
+        key: String,
+        reply: Reply<Option<String>>,
     },
     Ack {
         seq: i64,
@@ -537,6 +545,7 @@ fn abandon(cmd: Cmd) -> Done {
         | Cmd::DeadLetter { reply, .. }
         | Cmd::Requeue { reply, .. } => skipped(reply),
         Cmd::Fetch { reply, .. } => skipped(reply),
+        Cmd::Checkpoint { reply, .. } => skipped(reply),
         Cmd::DeadLetters { reply } => skipped(reply),
         Cmd::OldestEnqueued { reply } => skipped(reply),
         Cmd::Settings { reply } => skipped(reply),
@@ -564,6 +573,7 @@ fn apply(
     match cmd {
         Cmd::Append {
             events,
+            checkpoint,
             now_ms,
             reply,
         } => attempt!(reply, {
@@ -573,8 +583,24 @@ fn apply(
             for (id, body) in &events {
                 insert.execute(params![id, body, now_ms])?;
             }
+            if let Some((key, value)) = &checkpoint {
+                tx.prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![format!("{CHECKPOINT_PREFIX}{key}"), value])?;
+            }
             delta.appended += events.len() as u64;
             Ok(Ok(()))
+        }),
+        Cmd::Checkpoint { key, reply } => attempt!(reply, {
+            let value = tx
+                .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row(params![format!("{CHECKPOINT_PREFIX}{key}")], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            Ok(Ok(value))
         }),
         Cmd::Ack { seq, reply } => attempt!(reply, {
             delta.acked += tx

@@ -116,20 +116,42 @@ impl Admission {
         }
     }
 
-    /// A permit for one event; forget it once the event is handed to the spool thread.
-    pub(crate) async fn acquire(
+    /// Permits for `n` events at once (all or none), for a batch recorded in one commit;
+    /// forget them once the batch is handed to the spool thread. A batch larger than the
+    /// capacity could never be admitted and is refused with [`ShipError::BatchTooLarge`].
+    pub(crate) async fn acquire_many(
         &self,
+        n: u64,
         when_full: WhenFull,
     ) -> Result<tokio::sync::SemaphorePermit<'_>, ShipError> {
-        match when_full {
-            WhenFull::Wait => self.permits.acquire().await.map_err(|_| ShipError::Closed),
-            WhenFull::Error => self.permits.try_acquire().map_err(|error| match error {
-                TryAcquireError::NoPermits => ShipError::Full {
-                    capacity: self.capacity,
-                },
-                TryAcquireError::Closed => ShipError::Closed,
-            }),
+        let too_large = || ShipError::BatchTooLarge {
+            events: n,
+            capacity: self.capacity,
+        };
+        if n > self.capacity {
+            return Err(too_large());
         }
+        let n = u32::try_from(n).map_err(|_| too_large())?;
+        match when_full {
+            WhenFull::Wait => self
+                .permits
+                .acquire_many(n)
+                .await
+                .map_err(|_| ShipError::Closed),
+            WhenFull::Error => self
+                .permits
+                .try_acquire_many(n)
+                .map_err(|error| match error {
+                    TryAcquireError::NoPermits => ShipError::Full {
+                        capacity: self.capacity,
+                    },
+                    TryAcquireError::Closed => ShipError::Closed,
+                }),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
     }
 
     /// Counts `n` events that entered without a permit.
