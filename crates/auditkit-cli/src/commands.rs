@@ -14,7 +14,7 @@ use futures::TryStreamExt;
 
 use crate::exit::{Failure, UNEXPECTED};
 use crate::output::Printer;
-use crate::{AdobeCommand, Cloud, Command, EmulatorArgs, GraphCommand, GraphTarget};
+use crate::{AdobeCommand, AdobeTarget, Cloud, Command, EmulatorArgs, GraphCommand, GraphTarget};
 
 pub(crate) async fn run(command: Command) -> Result<(), Failure> {
     match command {
@@ -22,6 +22,7 @@ pub(crate) async fn run(command: Command) -> Result<(), Failure> {
         Command::Emulator(args) => emulator(args).await,
         Command::Graph(command) => graph(command).await,
         Command::Adobe(command) => adobe(command).await,
+        Command::Ship(args) => crate::ship::run(args).await,
     }
 }
 
@@ -86,7 +87,7 @@ async fn emulator(args: EmulatorArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn graph_client(target: &GraphTarget) -> Result<GraphClient, Failure> {
+pub(crate) fn graph_client(target: &GraphTarget) -> Result<GraphClient, Failure> {
     let mut credential = match (&target.tenant, &target.client_id, &target.client_secret) {
         (Some(tenant), Some(client_id), Some(secret)) => {
             EntraCredential::client_secret(tenant, client_id, secret)
@@ -230,17 +231,15 @@ fn since_and_category(
     })
 }
 
-async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
-    let AdobeCommand::Post {
+pub(crate) fn adobe_client(target: AdobeTarget) -> Result<AdobeClient, Failure> {
+    let AdobeTarget {
         base_url,
         ims_host,
-        file,
-        stdin,
         client_id,
         client_secret,
         scopes,
         org_id,
-    } = command;
+    } = target;
     let mut credential = match (client_id, client_secret) {
         (Some(id), Some(secret)) => {
             let scopes = scopes.unwrap_or_default();
@@ -263,10 +262,19 @@ async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
     if let Some(host) = ims_host {
         credential = credential.environment(ImsEnvironment::Custom(host));
     }
-    let client = AdobeClient::builder()
+    Ok(AdobeClient::builder()
         .base_url(base_url)
         .credential(credential)
-        .build()?;
+        .build()?)
+}
+
+async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
+    let AdobeCommand::Post {
+        target,
+        file,
+        stdin,
+    } = command;
+    let client = adobe_client(target)?;
     let events: Vec<AdobeAuditEvent> = match (file, stdin) {
         (Some(file), _) => read_events(&file).await?,
         (None, _) => {
@@ -335,6 +343,19 @@ impl Progress {
         })
     }
 
+    pub(crate) fn bytes(total: u64, what: &'static str) -> Self {
+        Self::when_terminal(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_message(what);
+            bar
+        })
+    }
+
     pub(crate) fn spinner(what: &'static str) -> Self {
         Self::when_terminal(|| {
             let bar = indicatif::ProgressBar::new_spinner();
@@ -350,6 +371,18 @@ impl Progress {
     pub(crate) fn inc(&self) {
         if let Some(bar) = &self.0 {
             bar.inc(1);
+        }
+    }
+
+    pub(crate) fn set(&self, position: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(position);
+        }
+    }
+
+    pub(crate) fn message(&self, message: String) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message);
         }
     }
 

@@ -8,6 +8,7 @@ mod commands;
 mod exit;
 mod output;
 mod quickstart;
+mod ship;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,9 @@ enum Command {
     /// The Adobe Audit Service.
     #[command(subcommand)]
     Adobe(AdobeCommand),
+    /// Deliver a JSON Lines file of events durably: each line is recorded in a local spool
+    /// before it is sent, and a run that was killed resumes where it stopped.
+    Ship(ShipArgs),
 }
 
 #[derive(Debug, Args)]
@@ -77,35 +81,35 @@ struct EmulatorArgs {
 
 /// Where the Graph commands go and how they authenticate.
 #[derive(Debug, Args)]
-struct GraphTarget {
+pub(crate) struct GraphTarget {
     /// Graph base URL, e.g. http://127.0.0.1:8080/v1.0 for an emulator [default: the cloud's]
     #[arg(long, global = true, env = "AUDITKIT_GRAPH_URL")]
-    base_url: Option<url::Url>,
+    pub(crate) base_url: Option<url::Url>,
     /// Token authority host, e.g. http://127.0.0.1:8080/ [default: the cloud's; env AZURE_AUTHORITY_HOST]
     #[arg(long, global = true)]
-    authority_host: Option<url::Url>,
+    pub(crate) authority_host: Option<url::Url>,
     /// National cloud.
     #[arg(long, global = true, value_enum, default_value_t = Cloud::Global)]
-    cloud: Cloud,
+    pub(crate) cloud: Cloud,
     /// Use the beta endpoint instead of v1.0.
     #[arg(long, global = true)]
-    beta: bool,
+    pub(crate) beta: bool,
     /// How results are printed.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
-    output: Format,
+    pub(crate) output: Format,
     /// Directory (tenant) id or domain [env: AZURE_TENANT_ID]
     #[arg(long, global = true)]
-    tenant: Option<String>,
+    pub(crate) tenant: Option<String>,
     /// Application (client) id [env: AZURE_CLIENT_ID]
     #[arg(long, global = true)]
-    client_id: Option<String>,
+    pub(crate) client_id: Option<String>,
     /// Client secret; prefer the AZURE_CLIENT_SECRET variable, which stays out of shell history.
     #[arg(long, global = true)]
-    client_secret: Option<String>,
+    pub(crate) client_secret: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum Cloud {
+pub(crate) enum Cloud {
     Global,
     UsGov,
     UsGovDod,
@@ -174,34 +178,135 @@ enum GraphCommand {
     },
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShipTo {
+    Graph,
+    Adobe,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShipOutput {
+    Text,
+    Json,
+}
+
+const SHIP_AFTER_HELP: &str = "\
+Every line of FILE is one event (blank lines are skipped). A line is recorded in the spool
+(an SQLite file, fsynced) before it is sent, and the spool remembers how far into FILE it has
+read, in the same commit. Run the same command again after a crash, a kill or a timeout: it
+delivers what is still spooled and reads on from the first line not yet recorded, so no line
+is lost and none is spooled twice. Lines appended to FILE since the last run are shipped by
+the next run. An unreadable line stops reading there (exit 8): fix it and run again.
+
+Events the service refuses for good (400) are kept in the spool's dead-letter table (exit 6);
+list them with --dead-letters.
+
+Exit codes: 0 everything delivered, 5 events still spooled when --timeout passed (run again),
+6 events dead-lettered, 8 unreadable FILE or line, 3/7 as for the other commands.";
+
+#[derive(Debug, Args)]
+#[command(after_help = SHIP_AFTER_HELP)]
+pub(crate) struct ShipArgs {
+    /// The service the events go to.
+    #[arg(long, value_enum)]
+    pub(crate) to: ShipTo,
+    /// The events, one JSON object per line.
+    #[arg(required_unless_present = "dead_letters")]
+    pub(crate) file: Option<PathBuf>,
+    /// The spool file [default: FILE.spool, next to FILE].
+    #[arg(long, required_unless_present = "file")]
+    pub(crate) spool: Option<PathBuf>,
+    /// Print the spool's dead letters as JSON Lines and exit.
+    #[arg(long, conflicts_with = "restart")]
+    pub(crate) dead_letters: bool,
+    /// Read FILE from its first line again, ignoring how far an earlier run got (the events
+    /// of that run are shipped again).
+    #[arg(long)]
+    pub(crate) restart: bool,
+    /// Lines recorded per commit (one fsync each).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub(crate) batch: u64,
+    /// Most events the spool holds; reading waits while it is full.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) capacity: u64,
+    /// Deliveries under way at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub(crate) concurrency: u64,
+    /// Seconds to wait for deliveries after the whole file is spooled; what is left stays
+    /// spooled for the next run.
+    #[arg(long, default_value_t = 600)]
+    pub(crate) timeout: u64,
+    /// How the summary is printed.
+    #[arg(long, value_enum, default_value_t = ShipOutput::Text)]
+    pub(crate) output: ShipOutput,
+    /// The service's base URL. Graph: default the cloud's [env AUDITKIT_GRAPH_URL]; Adobe:
+    /// required [env AUDITKIT_ADOBE_URL].
+    #[arg(long)]
+    pub(crate) base_url: Option<url::Url>,
+    /// Graph: token authority host, e.g. http://127.0.0.1:8080/ [env AZURE_AUTHORITY_HOST]
+    #[arg(long)]
+    pub(crate) authority_host: Option<url::Url>,
+    /// Graph: national cloud.
+    #[arg(long, value_enum, default_value_t = Cloud::Global)]
+    pub(crate) cloud: Cloud,
+    /// Graph: use the beta endpoint.
+    #[arg(long)]
+    pub(crate) beta: bool,
+    /// Graph: directory (tenant) id [env: AZURE_TENANT_ID]
+    #[arg(long)]
+    pub(crate) tenant: Option<String>,
+    /// Client id [env: AZURE_CLIENT_ID or ADOBE_CLIENT_ID]
+    #[arg(long)]
+    pub(crate) client_id: Option<String>,
+    /// Client secret; prefer the AZURE_CLIENT_SECRET or ADOBE_CLIENT_SECRET variable.
+    #[arg(long)]
+    pub(crate) client_secret: Option<String>,
+    /// Adobe: IMS host, e.g. http://127.0.0.1:8080/ [default: production; env ADOBE_IMS_HOST]
+    #[arg(long)]
+    pub(crate) ims_host: Option<url::Url>,
+    /// Adobe: comma-separated scopes [env: ADOBE_SCOPES]
+    #[arg(long)]
+    pub(crate) scopes: Option<String>,
+    /// Adobe: IMS organisation id, sent as x-gw-ims-org-id [env: ADOBE_IMS_ORG_ID]
+    #[arg(long)]
+    pub(crate) org_id: Option<String>,
+}
+
+/// Where the Adobe commands go and how they authenticate.
+#[derive(Debug, Args)]
+pub(crate) struct AdobeTarget {
+    /// The Audit Service base URL (Adobe publishes none) [env: AUDITKIT_ADOBE_URL]
+    #[arg(long, env = "AUDITKIT_ADOBE_URL")]
+    pub(crate) base_url: url::Url,
+    /// IMS host, e.g. http://127.0.0.1:8080/ for an emulator [default: production; env ADOBE_IMS_HOST]
+    #[arg(long)]
+    pub(crate) ims_host: Option<url::Url>,
+    /// Client id [env: ADOBE_CLIENT_ID]
+    #[arg(long)]
+    pub(crate) client_id: Option<String>,
+    /// Client secret; prefer the ADOBE_CLIENT_SECRET variable.
+    #[arg(long)]
+    pub(crate) client_secret: Option<String>,
+    /// Comma-separated scopes [env: ADOBE_SCOPES]
+    #[arg(long)]
+    pub(crate) scopes: Option<String>,
+    /// IMS organisation id, sent as x-gw-ims-org-id [env: ADOBE_IMS_ORG_ID]
+    #[arg(long)]
+    pub(crate) org_id: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum AdobeCommand {
     /// Post audit events from a JSON file (one event), a JSONL file, or standard input.
     Post {
-        /// The Audit Service base URL (Adobe publishes none) [env: AUDITKIT_ADOBE_URL]
-        #[arg(long, env = "AUDITKIT_ADOBE_URL")]
-        base_url: url::Url,
-        /// IMS host, e.g. http://127.0.0.1:8080/ for an emulator [default: production; env ADOBE_IMS_HOST]
-        #[arg(long)]
-        ims_host: Option<url::Url>,
+        #[command(flatten)]
+        target: AdobeTarget,
         /// Events as JSON (one or an array) or JSON Lines.
         #[arg(long, conflicts_with = "stdin", required_unless_present = "stdin")]
         file: Option<PathBuf>,
         /// Read the events from standard input.
         #[arg(long)]
         stdin: bool,
-        /// Client id [env: ADOBE_CLIENT_ID]
-        #[arg(long)]
-        client_id: Option<String>,
-        /// Client secret; prefer the ADOBE_CLIENT_SECRET variable.
-        #[arg(long)]
-        client_secret: Option<String>,
-        /// Comma-separated scopes [env: ADOBE_SCOPES]
-        #[arg(long)]
-        scopes: Option<String>,
-        /// IMS organisation id, sent as x-gw-ims-org-id [env: ADOBE_IMS_ORG_ID]
-        #[arg(long)]
-        org_id: Option<String>,
     },
 }
 

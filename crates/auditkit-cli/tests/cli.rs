@@ -60,6 +60,7 @@ fn help_explains_the_commands_and_the_exit_codes() {
         "emulator",
         "graph",
         "adobe",
+        "ship",
         "AZURE_CLIENT_SECRET",
         "Exit codes: 0 success",
     ] {
@@ -326,4 +327,379 @@ async fn the_emulator_subcommand_serves_on_the_port_it_prints() {
     child.wait().unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout).trim(), "5");
+}
+
+/// A temporary directory removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "auditkit-cli-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn graph_line(n: usize) -> String {
+    serde_json::json!({
+        "displayName": format!("ship {n}"),
+        "componentName": "DeviceConfiguration",
+        "activity": "Patch DeviceConfiguration",
+        "activityDateTime": "2025-03-24T15:14:04.123Z",
+        "activityType": "Patch DeviceConfiguration",
+        "activityOperationType": "Patch",
+        "activityResult": "Success",
+        "category": "DeviceConfiguration",
+        "correlationId": format!("00000000-0000-4000-8000-{n:012}"),
+        "actor": {"userPrincipalName": "admin@contoso.com"},
+        "resources": [],
+    })
+    .to_string()
+}
+
+fn ship_summary(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "{err}: stdout {:?}, stderr {:?}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    })
+}
+
+/// The correlation ids of every event stored at the emulator, duplicates included.
+async fn stored_correlation_ids(emulator: &Emulator) -> Vec<String> {
+    let output = run(against(
+        emulator,
+        &[
+            "graph", "list", "--all", "--output", "jsonl", "--top", "999",
+        ],
+    ))
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout)
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            event["correlationId"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ship_delivers_a_file_and_a_rerun_ships_only_the_lines_appended_since() {
+    let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+    let scratch = Scratch::new("ship");
+    let file = scratch.path("events.jsonl");
+    let mut lines: Vec<String> = (0..250).map(graph_line).collect();
+    lines.insert(100, String::new());
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let ship = |extra: &[&str]| {
+        let mut args = vec!["ship", "--to", "graph", file.as_str(), "--output", "json"];
+        args.extend_from_slice(extra);
+        against(&emulator, &args)
+    };
+
+    let output = run(ship(&["--batch", "64"])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let summary = ship_summary(&output);
+    assert_eq!(summary["first_line"], 1);
+    assert_eq!(
+        summary["lines_read"], 251,
+        "blank lines are read and skipped"
+    );
+    assert_eq!(summary["events_spooled"], 250);
+    assert_eq!(summary["delivered"], 250);
+    assert_eq!(summary["still_spooled"], 0);
+    assert_eq!(
+        summary["spool"].as_str().unwrap(),
+        std::fs::canonicalize(&file)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+            + ".spool",
+        "the spool sits next to the file by default"
+    );
+
+    let output = run(ship(&[])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let summary = ship_summary(&output);
+    assert_eq!(
+        (&summary["first_line"], &summary["events_spooled"]),
+        (&serde_json::json!(252), &serde_json::json!(0)),
+        "a finished file is not shipped twice"
+    );
+
+    let mut appended = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    for n in 250..260 {
+        use std::io::Write;
+        writeln!(appended, "{}", graph_line(n)).unwrap();
+    }
+    drop(appended);
+    let output = run(ship(&[])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let summary = ship_summary(&output);
+    assert_eq!(summary["first_line"], 252);
+    assert_eq!(summary["events_spooled"], 10);
+
+    let mut ids = stored_correlation_ids(&emulator).await;
+    ids.sort();
+    let expected: Vec<String> = (0..260)
+        .map(|n| format!("00000000-0000-4000-8000-{n:012}"))
+        .collect();
+    assert_eq!(ids, expected, "each line delivered exactly once");
+
+    let output = run(ship(&["--restart"])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(ship_summary(&output)["events_spooled"], 260);
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ship_stops_at_an_unreadable_line_and_resumes_there_once_it_is_fixed() {
+    let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+    let scratch = Scratch::new("ship-bad-line");
+    let file = scratch.path("events.jsonl");
+    let mut lines: Vec<String> = (0..6).map(graph_line).collect();
+    let fixed = std::mem::replace(&mut lines[3], "{\"displayName\": ".to_owned());
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+
+    let output = run(against(&emulator, &["ship", "--to", "graph", &file])).await;
+    assert_eq!(output.status.code(), Some(8), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("events.jsonl line 4: not an event") && stderr.contains("resume at line 4"),
+        "{stderr}"
+    );
+    assert!(
+        text(&output.stdout).contains("delivered 3, still spooled 0"),
+        "the lines before it are delivered: {}",
+        text(&output.stdout)
+    );
+    assert_eq!(emulator.stats().events_stored, 3);
+
+    lines[3] = fixed;
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let output = run(against(&emulator, &["ship", "--to", "graph", &file])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("read 3 lines from line 4, spooled 3 events"),
+        "{}",
+        text(&output.stdout)
+    );
+    let mut ids = stored_correlation_ids(&emulator).await;
+    ids.sort();
+    assert_eq!(ids.len(), 6);
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "no line was shipped twice");
+
+    std::fs::write(&file, "").unwrap();
+    let output = run(against(&emulator, &["ship", "--to", "graph", &file])).await;
+    assert_eq!(output.status.code(), Some(8));
+    assert!(
+        text(&output.stderr).contains("--restart"),
+        "a truncated file is named as such: {}",
+        text(&output.stderr)
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_ship_resumes_where_it_stopped_and_loses_nothing() {
+    use auditkit_emulator::{Fault, FaultConfig};
+    const EVENTS: usize = 2_000;
+    // Every request is slowed so the run is still going when it is killed.
+    let emulator = Emulator::start(EmulatorConfig::new().faults(FaultConfig {
+        rate: 1.0,
+        kinds: vec!["delay:15ms".parse::<Fault>().unwrap()],
+        intune_limits: false,
+    }))
+    .await
+    .unwrap();
+    let scratch = Scratch::new("ship-kill");
+    let file = scratch.path("events.jsonl");
+    let lines: Vec<String> = (0..EVENTS).map(graph_line).collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let ship = || {
+        against(
+            &emulator,
+            &[
+                "ship",
+                "--to",
+                "graph",
+                &file,
+                "--batch",
+                "50",
+                "--capacity",
+                "100",
+                "--output",
+                "json",
+            ],
+        )
+    };
+
+    let mut child = ship()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while emulator.stats().events_stored < 200 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the first run delivers nothing"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(!status.success(), "killed mid-run");
+    let stored_at_kill = emulator.stats().events_stored;
+    assert!(stored_at_kill < EVENTS as u64, "killed before the end");
+
+    let output = run(ship()).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let summary = ship_summary(&output);
+    let first_line = summary["first_line"].as_u64().unwrap();
+    assert!(
+        first_line > 1 && first_line < EVENTS as u64,
+        "resumed mid-file, not restarted (the small spool held reading back): {summary}"
+    );
+    assert_eq!(
+        summary["lines_read"].as_u64().unwrap() + first_line - 1,
+        EVENTS as u64,
+        "the rerun read exactly the lines the killed run had not spooled: {summary}"
+    );
+
+    let ids = stored_correlation_ids(&emulator).await;
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), EVENTS, "every line delivered");
+    eprintln!(
+        "killed after {stored_at_kill} deliveries; resumed at line {first_line}; {} duplicates (events in flight at the kill)",
+        ids.len() - distinct.len()
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ship_keeps_refused_events_as_dead_letters_and_lists_them() {
+    let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+    let credentials = emulator.credentials().clone();
+    let scratch = Scratch::new("ship-dead");
+    let file = scratch.path("adobe.jsonl");
+    let event = |action: &str| {
+        serde_json::json!({
+            "action": action, "imsOrgId": credentials.adobe_org_id, "resource": {"resourceId": "r"},
+            "service": {"serviceId": "s"}, "source": "cli", "timestamp": "2025-03-24T15:14:04Z",
+            "userIdentifier": "u"
+        })
+        .to_string()
+    };
+    std::fs::write(
+        &file,
+        [event("create"), event(" "), event("delete")].join("\n"),
+    )
+    .unwrap();
+    let adobe = |args: &[&str]| {
+        let mut command = auditkit();
+        command.args(args).args([
+            "--base-url",
+            emulator.url().as_str(),
+            "--ims-host",
+            emulator.url().as_str(),
+            "--client-id",
+            &credentials.adobe_client_id,
+            "--client-secret",
+            &credentials.adobe_client_secret,
+            "--scopes",
+            "openid",
+        ]);
+        command
+    };
+
+    let output = run(adobe(&["ship", "--to", "adobe", &file])).await;
+    assert_eq!(output.status.code(), Some(6), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("1 events were refused by the service"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(emulator.stats().adobe_events_stored, 2);
+
+    let spool = format!("{}.spool", std::fs::canonicalize(&file).unwrap().display());
+    let output = run(adobe(&[
+        "ship",
+        "--to",
+        "adobe",
+        "--spool",
+        &spool,
+        "--dead-letters",
+    ]))
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let letters: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["status"], 400);
+    assert_eq!(letters[0]["event"]["action"], " ");
+    assert!(
+        letters[0]["error_body"]
+            .as_str()
+            .unwrap()
+            .contains("action must not be empty"),
+        "{letters:?}"
+    );
+
+    let missing = scratch.path("typo.spool");
+    let output = run(adobe(&[
+        "ship",
+        "--to",
+        "adobe",
+        "--spool",
+        &missing,
+        "--dead-letters",
+    ]))
+    .await;
+    assert_eq!(output.status.code(), Some(8));
+    assert!(text(&output.stderr).contains("no spool at"));
+    assert!(
+        !std::path::Path::new(&missing).exists(),
+        "no spool was created"
+    );
+
+    let output = run(against(
+        &emulator,
+        &["ship", "--to", "graph", "--spool", &spool, "--dead-letters"],
+    ))
+    .await;
+    assert_eq!(output.status.code(), Some(8));
+    assert!(
+        text(&output.stderr).contains("is not an auditkit spool"),
+        "an Adobe spool is not opened for Graph: {}",
+        text(&output.stderr)
+    );
+    emulator.shutdown().await;
 }
