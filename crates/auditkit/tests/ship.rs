@@ -1,7 +1,8 @@
 //! The shipper over loopback: a spool file in a temp directory, wiremock on 127.0.0.1 standing
-//! in for Graph (and its Entra token endpoint) or Adobe. The crash test runs this test binary
-//! again as a child process (`ship_child_process`, switched on by an environment variable)
-//! and kills it with SIGKILL at seeded points.
+//! in for Graph (and its Entra token endpoint) or Adobe. The crash test ships to the emulator
+//! instead, with injected faults: it runs this test binary again as a child process
+//! (`ship_child_process`, switched on by environment variables) and kills it with SIGKILL at
+//! seeded points.
 
 #![cfg(feature = "ship")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -16,9 +17,11 @@ use std::time::{Duration, Instant};
 use auditkit::graph::AuditEvent;
 use auditkit::ship::{ADOBE_EVENT_ID_TAG, Durability, GraphShipper, ShipError, Shipper, WhenFull};
 use auditkit::{
-    AdobeClient, EntraCredential, GraphClient, ImsCredential, ImsEnvironment, ManualClock,
-    RateLimit, RetryPolicy,
+    AdobeClient, EntraCredential, GraphClient, ImsCredential, ImsEnvironment, ListQuery,
+    ManualClock, RateLimit, RetryPolicy, Timeouts,
 };
+use auditkit_emulator::{Emulator, EmulatorConfig, Fault, FaultConfig};
+use futures::TryStreamExt;
 use serde_json::json;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
@@ -29,12 +32,8 @@ const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
 const SEED: u64 = 20_261_125;
 
 async fn start() -> MockServer {
-    start_with(MockServer::builder()).await
-}
-
-async fn start_with(builder: wiremock::MockServerBuilder) -> MockServer {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = builder.listener(listener).start().await;
+    let server = MockServer::builder().listener(listener).start().await;
     Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
         .respond_with(
@@ -105,24 +104,16 @@ fn deadline(seconds: u64) -> Instant {
     Instant::now() + Duration::from_secs(seconds)
 }
 
-/// Answers event POSTs: 201 for accepted ones (recording their correlationId), seeded
-/// 429/503 faults, and 400 for events without an `activity` when `require_activity`.
+/// Answers event POSTs: 201 for accepted ones (recording their correlationId), and 400 for
+/// events without an `activity` when `require_activity`.
 #[derive(Clone, Default)]
 struct Recorder {
     accepted: Arc<Mutex<Vec<String>>>,
     bodies: Arc<Mutex<Vec<serde_json::Value>>>,
-    faults: Option<Arc<Mutex<fastrand::Rng>>>,
     require_activity: bool,
 }
 
 impl Recorder {
-    fn faulty(seed: u64) -> Self {
-        Self {
-            faults: Some(Arc::new(Mutex::new(fastrand::Rng::with_seed(seed)))),
-            ..Self::default()
-        }
-    }
-
     fn accepted(&self) -> Vec<String> {
         self.accepted.lock().unwrap().clone()
     }
@@ -130,15 +121,6 @@ impl Recorder {
 
 impl Respond for Recorder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        if let Some(rng) = &self.faults {
-            let roll = rng.lock().unwrap().u32(0..100);
-            if roll < 5 {
-                return ResponseTemplate::new(429);
-            }
-            if roll < 10 {
-                return ResponseTemplate::new(503);
-            }
-        }
         let body: serde_json::Value = request.body_json().unwrap();
         if self.require_activity && body.get("activity").is_none() {
             return ResponseTemplate::new(400).set_body_json(json!({
@@ -848,18 +830,119 @@ async fn adobe_events_carry_the_event_id_tag() {
 
 // ---- crash safety: a child process killed with SIGKILL --------------------------------------
 
-const CHILD_URI: &str = "AUDITKIT_SHIP_CHILD_URI";
+const CHILD_URL: &str = "AUDITKIT_SHIP_CHILD_URL";
+const CHILD_GRAPH_URL: &str = "AUDITKIT_SHIP_CHILD_GRAPH_URL";
+const CHILD_TENANT: &str = "AUDITKIT_SHIP_CHILD_TENANT";
+const CHILD_CLIENT_ID: &str = "AUDITKIT_SHIP_CHILD_CLIENT_ID";
+const CHILD_CLIENT_SECRET: &str = "AUDITKIT_SHIP_CHILD_CLIENT_SECRET";
+const CHILD_SEED: &str = "AUDITKIT_SHIP_CHILD_SEED";
 const CHILD_SPOOL: &str = "AUDITKIT_SHIP_CHILD_SPOOL";
 const CHILD_FROM: &str = "AUDITKIT_SHIP_CHILD_FROM";
 const CHILD_TOTAL: &str = "AUDITKIT_SHIP_CHILD_TOTAL";
 /// Events sent concurrently by the child before it reports them durable.
 const CHUNK: u128 = 200;
+/// The child's limit on one HTTP attempt. Short, so that an injected hang costs a worker a
+/// moment rather than the run its time budget; a genuinely slow answer cut by it is retried
+/// and at worst stored twice, which the test counts rather than forbids.
+const CHILD_ATTEMPT: Duration = Duration::from_millis(250);
+
+/// The emulator as the crash test's children see it: the Entra ID authority and Graph base URL
+/// of a deployment, the app's client secret, and the seed their jitter is drawn from.
+#[derive(Clone)]
+struct Target {
+    url: String,
+    graph_url: String,
+    tenant: String,
+    client_id: String,
+    client_secret: String,
+    seed: u64,
+}
+
+impl Target {
+    fn of(emulator: &Emulator, seed: u64) -> Self {
+        let credentials = emulator.credentials();
+        Self {
+            url: emulator.url().to_string(),
+            graph_url: emulator.graph_url().to_string(),
+            tenant: credentials.tenant.clone(),
+            client_id: credentials.graph_client_id.clone(),
+            client_secret: credentials.graph_client_secret.clone(),
+            seed,
+        }
+    }
+
+    fn from_env() -> Option<Self> {
+        let var = |name| std::env::var(name).unwrap();
+        Some(Self {
+            url: std::env::var(CHILD_URL).ok()?,
+            graph_url: var(CHILD_GRAPH_URL),
+            tenant: var(CHILD_TENANT),
+            client_id: var(CHILD_CLIENT_ID),
+            client_secret: var(CHILD_CLIENT_SECRET),
+            seed: var(CHILD_SEED).parse().unwrap(),
+        })
+    }
+
+    fn pass_to(&self, command: &mut Command) {
+        command
+            .env(CHILD_URL, &self.url)
+            .env(CHILD_GRAPH_URL, &self.graph_url)
+            .env(CHILD_TENANT, &self.tenant)
+            .env(CHILD_CLIENT_ID, &self.client_id)
+            .env(CHILD_CLIENT_SECRET, &self.client_secret)
+            .env(CHILD_SEED, self.seed.to_string());
+    }
+
+    /// A client that fetches its token from the emulator's token endpoint, as against Entra ID.
+    fn client(&self, attempt: Duration, retry: RetryPolicy) -> GraphClient {
+        GraphClient::builder()
+            .credential(
+                EntraCredential::client_secret(&self.tenant, &self.client_id, &self.client_secret)
+                    .authority_host(url::Url::parse(&self.url).unwrap()),
+            )
+            .base_url(url::Url::parse(&self.graph_url).unwrap())
+            .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+            .retry(retry.jitter_seed(self.seed))
+            .timeouts(Timeouts {
+                attempt,
+                operation: Duration::from_secs(30),
+            })
+            .build()
+            .unwrap()
+    }
+}
+
+fn millisecond_retries(attempts: u32) -> RetryPolicy {
+    RetryPolicy::default()
+        .max_attempts(attempts)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(5))
+}
+
+/// Every kind of fault the emulator injects, none of them holding a request beyond the child's
+/// attempt timeout for good: a hang is cut by that timeout, a delay stays below it.
+fn crash_faults() -> FaultConfig {
+    FaultConfig {
+        rate: 0.1,
+        kinds: vec![
+            Fault::Throttle {
+                retry_after: Some(1),
+            },
+            Fault::Throttle { retry_after: None },
+            Fault::Unavailable,
+            Fault::GatewayTimeout,
+            Fault::Delay(Duration::from_millis(20)),
+            Fault::Hang,
+        ],
+        intune_limits: false,
+    }
+}
 
 /// Not a test of its own: the body of the child process of the crash test. Without the
 /// environment variables it does nothing.
 #[test]
 fn ship_child_process() {
-    let Ok(uri) = std::env::var(CHILD_URI) else {
+    let Some(target) = Target::from_env() else {
         return;
     };
     let spool = PathBuf::from(std::env::var(CHILD_SPOOL).unwrap());
@@ -871,9 +954,14 @@ fn ship_child_process() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let shipper = Shipper::builder(graph_builder(&uri).build().unwrap(), &spool)
+        let retry = millisecond_retries(3)
+            // An injected `Retry-After: 1` then goes back to the shipper, whose pause is capped
+            // by its own millisecond backoff, instead of holding a worker for a second.
+            .max_retry_after(Duration::from_millis(10));
+        let shipper = Shipper::builder(target.client(CHILD_ATTEMPT, retry), &spool)
             .concurrency(16)
             .retry_backoff(Duration::from_millis(1), Duration::from_millis(20))
+            .jitter_seed(target.seed)
             .open()
             .await
             .unwrap();
@@ -889,7 +977,10 @@ fn ship_child_process() {
         }
         println!("CHILD SENT_ALL");
         let stats = shipper.shutdown(deadline(120)).await.unwrap();
-        println!("CHILD DONE {} {}", stats.spooled, stats.delivered);
+        println!(
+            "CHILD DONE {} {} {}",
+            stats.spooled, stats.dead_letters, stats.delivered
+        );
     });
 }
 
@@ -903,16 +994,16 @@ enum Kill {
 
 /// Runs one child from event `from`; returns how far it got (events reported durable) and
 /// whether it finished.
-fn run_child(uri: &str, spool: &Path, from: u128, total: u128, kill: Kill) -> (u128, bool) {
+fn run_child(target: &Target, spool: &Path, from: u128, total: u128, kill: Kill) -> (u128, bool) {
     let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args([
             "ship_child_process",
             "--exact",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_URI, uri)
         .env(CHILD_SPOOL, spool)
         .env(CHILD_FROM, from.to_string())
         .env(CHILD_TOTAL, total.to_string())
@@ -920,9 +1011,9 @@ fn run_child(uri: &str, spool: &Path, from: u128, total: u128, kill: Kill) -> (u
         .stderr(match kill {
             Kill::Never => Stdio::inherit(),
             _ => Stdio::null(),
-        })
-        .spawn()
-        .unwrap();
+        });
+    target.pass_to(&mut command);
+    let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut durable = from;
     let mut done = false;
@@ -947,10 +1038,10 @@ fn run_child(uri: &str, spool: &Path, from: u128, total: u128, kill: Kill) -> (u
                 killed = true;
             }
         } else if let Some(rest) = line.strip_prefix("CHILD DONE ") {
-            eprintln!("final child: still spooled / delivered by it: {rest}");
+            eprintln!("final child: still spooled / dead letters / delivered by it: {rest}");
             assert!(
-                rest.starts_with("0 "),
-                "the final child emptied the spool: {rest}"
+                rest.starts_with("0 0 "),
+                "the final child emptied the spool and dead-lettered nothing: {rest}"
             );
             done = true;
         }
@@ -973,58 +1064,96 @@ async fn sigkilled_shippers_lose_no_event_and_duplicates_are_counted() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
     eprintln!("crash test seed {seed} (AUDITKIT_SHIP_CRASH_SEED), {total} events");
-    let server = start_with(MockServer::builder().disable_request_recording()).await;
-    let recorder = Recorder::faulty(seed);
-    mount_events(&server, &recorder).await;
+    let emulator = Emulator::start(EmulatorConfig::new().rng_seed(seed).faults(crash_faults()))
+        .await
+        .unwrap();
+    let target = Target::of(&emulator, seed);
     let dir = TempDir::new("crash");
     let spool = dir.spool();
-    let uri = server.uri();
 
-    let plan = tokio::task::spawn_blocking(move || {
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let mut from = 0;
-        let mut kills = Vec::new();
-        for round in 0..4 {
-            let kill = if round == 3 {
-                Kill::AfterSentAll(Duration::from_millis(rng.u64(20..300)))
-            } else {
-                let remaining = total - from;
-                Kill::AtSpooled(
-                    from + 1 + u128::from(rng.u64(0..u64::try_from(remaining / 2).unwrap().max(1))),
-                )
-            };
-            kills.push(match kill {
-                Kill::AtSpooled(at) => format!("at {at} spooled"),
-                Kill::AfterSentAll(wait) => format!("{wait:?} after all spooled"),
-                Kill::Never => unreachable!(),
-            });
-            let (durable, done) = run_child(&uri, &spool, from, total, kill);
-            assert!(!done, "round {round} was meant to be killed");
-            from = durable;
+    let plan = tokio::task::spawn_blocking({
+        let target = target.clone();
+        move || {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut from = 0;
+            let mut kills = Vec::new();
+            for round in 0..4 {
+                let kill = if round == 3 {
+                    Kill::AfterSentAll(Duration::from_millis(rng.u64(20..300)))
+                } else {
+                    let remaining = total - from;
+                    Kill::AtSpooled(
+                        from + 1
+                            + u128::from(rng.u64(0..u64::try_from(remaining / 2).unwrap().max(1))),
+                    )
+                };
+                kills.push(match kill {
+                    Kill::AtSpooled(at) => format!("at {at} spooled"),
+                    Kill::AfterSentAll(wait) => format!("{wait:?} after all spooled"),
+                    Kill::Never => unreachable!(),
+                });
+                let (durable, done) = run_child(&target, &spool, from, total, kill);
+                assert!(!done, "round {round} was meant to be killed");
+                from = durable;
+            }
+            let (durable, done) = run_child(&target, &spool, from, total, Kill::Never);
+            assert!(done && durable == total);
+            kills
         }
-        let (durable, done) = run_child(&uri, &spool, from, total, Kill::Never);
-        assert!(done && durable == total);
-        kills
     })
     .await
     .unwrap();
 
-    let accepted = recorder.accepted();
-    let distinct: HashSet<&String> = accepted.iter().collect();
-    let expected: HashSet<String> = (0..total)
-        .map(|n| event(n).correlation_id.unwrap().to_string())
+    // Read back through the API itself, faults and all: the emulator has no other window on
+    // its store, and a listing that skipped or repeated a page would show in the count below.
+    // Unlike the shipper, a listing has no retry of its own beyond the facade's: it waits out
+    // `Retry-After` and gets enough attempts that injected faults cannot end it.
+    let stored: Vec<AuditEvent> = target
+        .client(Duration::from_secs(2), millisecond_retries(10))
+        .audit_events()
+        .list(ListQuery::new().top(1000))
+        .try_collect()
+        .await
+        .unwrap();
+    let stats = emulator.stats();
+    emulator.shutdown().await;
+    assert_eq!(
+        stored.len() as u64,
+        stats.events_stored,
+        "the listing returned every stored event once"
+    );
+    if total >= 1_000 {
+        // At this share of over a thousand requests, none at all means injection is off.
+        assert!(stats.faults_injected > 0, "seed {seed}: no fault was met");
+    }
+
+    let expected: BTreeMap<String, u128> = (0..total)
+        .map(|n| (event(n).correlation_id.unwrap().to_string(), n))
         .collect();
-    let missing = expected.iter().filter(|id| !distinct.contains(id)).count();
+    let mut distinct = HashSet::new();
+    for stored in &stored {
+        let id = stored
+            .correlation_id
+            .expect("the shipper sent a correlationId")
+            .to_string();
+        let n = expected
+            .get(&id)
+            .unwrap_or_else(|| panic!("seed {seed}: unknown id {id} arrived"));
+        assert_eq!(
+            stored.activity.as_deref(),
+            Some(format!("event {n}").as_str()),
+            "seed {seed}: {id} arrived with another body"
+        );
+        distinct.insert(id);
+    }
+    let missing = expected.keys().filter(|id| !distinct.contains(*id)).count();
     eprintln!(
-        "seed {seed}: kills {plan:?}; {} accepted, {} distinct, {} duplicates, {missing} missing",
-        accepted.len(),
+        "seed {seed}: kills {plan:?}; {} faults injected; {} stored, {} distinct, {} duplicates, {missing} missing",
+        stats.faults_injected,
+        stored.len(),
         distinct.len(),
-        accepted.len() - distinct.len()
+        stored.len() - distinct.len()
     );
     assert_eq!(missing, 0, "seed {seed}: events lost");
-    assert_eq!(
-        distinct.len() as u128,
-        total,
-        "seed {seed}: unknown ids arrived"
-    );
+    assert_eq!(distinct.len() as u128, total, "seed {seed}: distinct ids");
 }
