@@ -79,6 +79,7 @@ pub fn generate(target: &Target, spec_text: &str) -> Result<String> {
     let mut file: syn::File = syn::parse2(tokens).context("the generator emitted invalid Rust")?;
     check_names(target, &file)?;
     gate_client_behind_feature(&mut file);
+    gate_json_schema_behind_feature(&mut file.items);
 
     let digest = hex(&Sha256::digest(spec_text.as_bytes()));
     Ok(format!(
@@ -181,6 +182,55 @@ fn gate_client_behind_feature(file: &mut syn::File) {
         }
         if let Some(attrs) = item_attrs(item) {
             attrs.insert(0, gate.clone());
+        }
+    }
+}
+
+/// `JsonSchema` derives only with the crate's `json-schema` feature: schemars' derive pulls a
+/// second major version of syn and adds a fifth of a clean build of an application on
+/// auditkit, for a trait few applications use (BENCHMARKS.md, compile time).
+fn gate_json_schema_behind_feature(items: &mut [syn::Item]) {
+    let is_json_schema = |path: &syn::Path| {
+        let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        names == ["schemars", "JsonSchema"]
+    };
+    for item in items {
+        let attrs = match item {
+            syn::Item::Struct(i) => &mut i.attrs,
+            syn::Item::Enum(i) => &mut i.attrs,
+            syn::Item::Mod(module) => {
+                if let Some((_, inner)) = &mut module.content {
+                    gate_json_schema_behind_feature(inner);
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        let mut gated_at = None;
+        for (index, attr) in attrs.iter_mut().enumerate() {
+            if !attr.path().is_ident("derive") {
+                continue;
+            }
+            let Ok(paths) = attr.parse_args_with(
+                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+            ) else {
+                continue;
+            };
+            let kept: Vec<&syn::Path> = paths.iter().filter(|p| !is_json_schema(p)).collect();
+            if kept.len() < paths.len() {
+                gated_at = Some(index);
+                *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
+            }
+        }
+        // Right after the other derives: before the `serde` attributes, which schemars also
+        // reads as its helper attributes.
+        if let Some(index) = gated_at {
+            attrs.insert(
+                index + 1,
+                syn::parse_quote!(
+                    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+                ),
+            );
         }
     }
 }

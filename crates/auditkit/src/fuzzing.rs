@@ -216,9 +216,12 @@ fn generated<T: DeserializeOwned, E: ErrorBody + DeserializeOwned>(
         _ => return rendered(unexpected(status, body)),
     };
     let record = CallRecord::default();
-    match futures::executor::block_on(call::finish(result, &record)) {
-        Ok(value) => Some(value.into_inner()),
-        Err(error) => rendered(error),
+    // `finish` awaits nothing when the body was read already, so it completes on first poll;
+    // no executor needed (and none compiled into users' builds).
+    match futures::FutureExt::now_or_never(call::finish(result, &record)) {
+        Some(Ok(value)) => Some(value.into_inner()),
+        Some(Err(error)) => rendered(error),
+        None => unreachable!("call::finish awaited I/O on an already-read body"),
     }
 }
 

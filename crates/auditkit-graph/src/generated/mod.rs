@@ -12,15 +12,8 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///A class containing the properties for Audit Actor.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct AuditActor {
         ///Name of the Application.
         #[serde(
@@ -105,15 +98,8 @@ pub mod types {
         }
     }
     ///A class containing the properties for Audit Event.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct AuditEvent {
         ///Friendly name of the activity.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -186,15 +172,8 @@ pub mod types {
         }
     }
     ///`AuditEventCollectionResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct AuditEventCollectionResponse {
         #[serde(
             rename = "@odata.count",
@@ -215,15 +194,8 @@ pub mod types {
         }
     }
     ///A class containing the properties for Audit Property.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct AuditProperty {
         ///Display name.
         #[serde(
@@ -255,15 +227,8 @@ pub mod types {
         }
     }
     ///A class containing the properties for Audit Resource.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct AuditResource {
         ///Audit resource's type.
         #[serde(
@@ -305,14 +270,8 @@ pub mod types {
         }
     }
     ///`ErrorDetails`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct ErrorDetails {
         pub code: ::std::string::String,
         pub message: ::std::string::String,
@@ -325,15 +284,8 @@ pub mod types {
         }
     }
     ///`InnerError`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct InnerError {
         ///Client request Id as sent by the client application.
         #[serde(
@@ -362,14 +314,8 @@ pub mod types {
         }
     }
     ///`MainError`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct MainError {
         pub code: ::std::string::String,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -389,14 +335,8 @@ pub mod types {
         }
     }
     ///`ODataCountResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct ODataCountResponse(pub i32);
     impl ::std::ops::Deref for ODataCountResponse {
@@ -439,14 +379,8 @@ pub mod types {
         }
     }
     ///`ODataError`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct ODataError {
         pub error: MainError,
     }
@@ -456,15 +390,8 @@ pub mod types {
         }
     }
     ///Contains the properties for role scope tag information. Beta only.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct RoleScopeTagInfo {
         ///Scope Tag Display name.
         #[serde(
@@ -490,15 +417,8 @@ pub mod types {
         }
     }
     ///`StringCollectionResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct StringCollectionResponse {
         #[serde(
             rename = "@odata.count",
