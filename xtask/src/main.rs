@@ -1,4 +1,5 @@
 //! `cargo xtask generate [--check]`: turns `openapi/*.yaml` into the committed clients.
+//! `cargo xtask bench [--compile-only]`: the figures of BENCHMARKS.md in one session.
 //!
 //! This is the only writer of `crates/*/src/generated/`. `--check` regenerates in memory and
 //! fails with a diff when the committed code is stale, so CI refuses a spec change whose
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
 mod generate;
 mod validate;
 
@@ -20,8 +22,13 @@ fn main() -> ExitCode {
     let outcome = match args.as_slice() {
         ["generate"] => run(Mode::Write),
         ["generate", "--check"] => run(Mode::Check),
+        ["bench", options @ ..] => bench_options(options)
+            .and_then(|(compile_only, rounds)| bench::run(&workspace_root(), compile_only, rounds))
+            .map(|()| true),
         _ => {
-            eprintln!("usage: cargo xtask generate [--check]");
+            eprintln!(
+                "usage: cargo xtask generate [--check] | cargo xtask bench [--compile-only] [--rounds N]"
+            );
             return ExitCode::from(2);
         }
     };
@@ -33,6 +40,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--compile-only` and `--rounds N` (rounds of the compile-time comparison, default 2).
+fn bench_options(options: &[&str]) -> Result<(bool, usize)> {
+    let (mut compile_only, mut rounds) = (false, 2);
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        match *option {
+            "--compile-only" => compile_only = true,
+            "--rounds" => {
+                rounds = options
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .context("--rounds takes a positive number")?;
+            }
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok((compile_only, rounds))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

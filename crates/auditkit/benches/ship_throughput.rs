@@ -1,4 +1,4 @@
-//! Shipper throughput: events per second delivered to a local server, durable spool versus
+//! Shipper throughput: events per second delivered to the emulator, durable spool versus
 //! posting the same events one by one with the facade (no spool) and versus a spool that
 //! skips the per-commit fsync (`Durability::Normal`).
 //!
@@ -7,8 +7,9 @@
 //! SHIP_BENCH_EVENTS=20000 cargo bench -p auditkit --features ship --bench ship_throughput
 //! ```
 //!
-//! The server is a wiremock `MockServer` on 127.0.0.1 in this process answering every POST
-//! with 201 (its work is included in every figure). The spool lives in cargo's target tmp
+//! The server is the auditkit emulator on 127.0.0.1 in this process (in-memory store, no
+//! faults), which checks the token, validates and stores every event and answers 201; its
+//! work is included in every figure. The spool lives in cargo's target tmp
 //! directory (a real disk, so `synchronous=FULL` pays real fsyncs). "end to end" is from the
 //! first send until the spool is empty (`flush`); "spooled" is until the last `send`
 //! returned, i.e. until every event was durable.
@@ -26,13 +27,8 @@ use std::time::{Duration, Instant};
 use auditkit::graph::AuditEvent;
 use auditkit::ship::{Durability, Shipper};
 use auditkit::{EntraCredential, GraphClient};
-use serde_json::json;
+use auditkit_emulator::{Emulator, EmulatorConfig};
 use uuid::Uuid;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
-const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
 
 fn event(n: u64) -> AuditEvent {
     AuditEvent {
@@ -48,8 +44,19 @@ fn event(n: u64) -> AuditEvent {
     }
 }
 
-fn spool_path(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ship_throughput");
+/// Where a run's spool lives: a real disk, or tmpfs, where fsync costs nothing (the
+/// in-memory rate: every step of the durable path except the disk).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Medium {
+    Disk,
+    Tmpfs,
+}
+
+fn spool_path(name: &str, medium: Medium) -> PathBuf {
+    let dir = match medium {
+        Medium::Disk => PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ship_throughput"),
+        Medium::Tmpfs => PathBuf::from("/dev/shm/auditkit-ship-throughput"),
+    };
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}-{}.db", std::process::id()));
     for suffix in ["", "-wal", "-shm", "-journal"] {
@@ -78,9 +85,10 @@ async fn shipped(
     name: &str,
     durability: Durability,
     producer: Producer,
+    medium: Medium,
     events: u64,
 ) -> (f64, f64) {
-    let path = spool_path(name);
+    let path = spool_path(name, medium);
     let shipper = Shipper::builder(client.clone(), &path)
         .durability(durability)
         .open()
@@ -135,32 +143,20 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let server = MockServer::builder()
-            .listener(listener)
-            .disable_request_recording()
-            .start()
-            .await;
-        Mock::given(method("POST"))
-            .and(path(TOKEN_PATH))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"access_token": "t", "expires_in": 3600})),
-            )
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(EVENTS))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "stored"})))
-            .mount(&server)
-            .await;
-        let uri = url::Url::parse(&server.uri()).unwrap();
+        // In-memory store, no faults: the emulator's own work (token check, validation,
+        // storing) is in every figure, on both sides of each ratio.
+        let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+        let credentials = emulator.credentials().clone();
         let client = GraphClient::builder()
             .credential(
-                EntraCredential::client_secret("tenant", "app", "secret")
-                    .authority_host(uri.clone()),
+                EntraCredential::client_secret(
+                    &credentials.tenant,
+                    &credentials.graph_client_id,
+                    &credentials.graph_client_secret,
+                )
+                .authority_host(emulator.url()),
             )
-            .base_url(uri.join("/v1.0").unwrap())
+            .base_url(emulator.graph_url())
             .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
             .build()
             .unwrap();
@@ -189,38 +185,62 @@ fn main() {
                 "full-seq",
                 Durability::Full,
                 Producer::OneByOne,
+                Medium::Disk,
             ),
             (
                 "durable (FULL), one producer, send_all batches of 100",
                 "full-batch",
                 Durability::Full,
                 Producer::Batches(100),
+                Medium::Disk,
             ),
             (
                 "durable (FULL), concurrent producers",
                 "full-conc",
                 Durability::Full,
                 Producer::Concurrent,
+                Medium::Disk,
             ),
             (
-                "(b) Durability::Normal, one producer",
+                "Durability::Normal, one producer",
                 "normal-seq",
                 Durability::Normal,
                 Producer::OneByOne,
+                Medium::Disk,
             ),
             (
-                "(b) Durability::Normal, concurrent producers",
+                "Durability::Normal, concurrent producers",
                 "normal-conc",
                 Durability::Normal,
                 Producer::Concurrent,
+                Medium::Disk,
+            ),
+            (
+                "(b) in memory (spool on tmpfs), one producer",
+                "mem-seq",
+                Durability::Full,
+                Producer::OneByOne,
+                Medium::Tmpfs,
+            ),
+            (
+                "(b) in memory (spool on tmpfs), concurrent producers",
+                "mem-conc",
+                Durability::Full,
+                Producer::Concurrent,
+                Medium::Tmpfs,
             ),
         ];
         println!(
             "{:<56} {:>12} {:>14}  {:>8}",
             "shipper", "spooled/s", "end to end/s", "vs (a)"
         );
-        for (label, name, durability, producer) in runs {
-            let (spooled, end_to_end) = shipped(&client, name, durability, producer, events).await;
+        for (label, name, durability, producer, medium) in runs {
+            if medium == Medium::Tmpfs && !std::path::Path::new("/dev/shm").is_dir() {
+                println!("{label:<56} skipped: no /dev/shm");
+                continue;
+            }
+            let (spooled, end_to_end) =
+                shipped(&client, name, durability, producer, medium, events).await;
             println!(
                 "{label:<56} {spooled:>12.0} {end_to_end:>14.0}  {:>7.2}x",
                 end_to_end / direct
