@@ -222,8 +222,9 @@ impl<D: Destination> ShipperBuilder<D> {
     }
 
     /// The wait before an event that failed retryably is tried again: `initial`, doubling per
-    /// failed attempt up to `max`, with jitter (half to all of it); a longer `Retry-After` wins.
-    /// 1 s to 60 s by default. The same backoff pauses all new deliveries after throttling
+    /// failed attempt up to `max`, with jitter (half to all of it). A longer `Retry-After` wins
+    /// but is also capped at `max`, so one hint of hours cannot park the spool: the event is
+    /// tried again, and throttled again if the service still means it. 1 s to 60 s by default. The same backoff pauses all new deliveries after throttling
     /// or a failure of the service.
     pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.config.initial_backoff = initial;
@@ -326,7 +327,7 @@ impl<D: Destination> Inner<D> {
     }
 
     /// The wait before attempt `attempt + 1` after `attempt` failures: capped exponential,
-    /// half to all of it, at least `hint`.
+    /// half to all of it, at least `hint` (itself capped at the maximum backoff).
     fn backoff(&self, failures: u32, hint: Option<Duration>) -> Duration {
         let exponent = failures.saturating_sub(1).min(30);
         let ceiling = self
