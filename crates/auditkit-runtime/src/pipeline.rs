@@ -209,7 +209,7 @@ pub struct CallRecord {
 pub struct CallReport {
     pub operation: &'static str,
     pub status: Option<StatusCode>,
-    /// Headers of the last response.
+    /// Headers of the last response when it was not a success (2xx).
     pub headers: HeaderMap,
     pub request_id: Option<String>,
     pub client_request_id: Option<String>,
@@ -323,11 +323,15 @@ impl Pipeline {
                 .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_USER_AGENT)),
         );
         let client_request_id = self.config.client_request_id.as_ref().map(|name| {
-            let id = uuid::Uuid::new_v4().to_string();
-            if let Ok(value) = HeaderValue::from_str(&id) {
+            // A correlation id, not a secret: the thread-local generator spares every call a
+            // `getrandom` system call.
+            let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+            let mut text = uuid::Uuid::encode_buffer();
+            let id = id.hyphenated().encode_lower(&mut text);
+            if let Ok(value) = HeaderValue::from_str(id) {
                 headers.insert(name.clone(), value);
             }
-            id
+            id.to_owned()
         });
         self.update(|report| {
             report.operation = operation;
@@ -337,7 +341,7 @@ impl Pipeline {
         let span = tracing::info_span!(
             "auditkit.call",
             operation,
-            method = %request.method(),
+            method = request.method().as_str(),
             path = request.url().path(),
             client_request_id = client_request_id.as_deref(),
             status = Empty,
@@ -350,15 +354,16 @@ impl Pipeline {
             .authenticate_and_send(client, request)
             .instrument(span.clone())
             .await;
-        let report = self.report();
-        span.record("attempts", report.attempts);
         span.record("duration_ms", started.elapsed().as_millis() as u64);
-        if let Some(status) = report.status {
-            span.record("status", status.as_u16());
-        }
-        if let Some(id) = &report.request_id {
-            span.record("request_id", id.as_str());
-        }
+        self.inspect(|report| {
+            span.record("attempts", report.attempts);
+            if let Some(status) = report.status {
+                span.record("status", status.as_u16());
+            }
+            if let Some(id) = &report.request_id {
+                span.record("request_id", id.as_str());
+            }
+        });
         span.in_scope(|| match &outcome {
             Ok(response) => tracing::debug!(status = response.status().as_u16(), "answered"),
             Err(error) => tracing::debug!(error = %error, "not answered"),
@@ -522,7 +527,12 @@ impl Pipeline {
             .map(str::to_owned);
         self.update(|report| {
             report.status = Some(response.status());
-            report.headers = response.headers().clone();
+            // Only error reports read them; copying a success's headers would tax every call.
+            report.headers = if response.status().is_success() {
+                HeaderMap::new()
+            } else {
+                response.headers().clone()
+            };
             report.request_id = request_id;
         });
         Ok(self.limit_body(response))
@@ -547,6 +557,14 @@ impl Pipeline {
     /// memory; reading it then fails with [`BodyLimitExceeded`] among the error's sources.
     fn limit_body(&self, response: Response) -> Response {
         let limit = self.config.max_response_bytes;
+        // hyper never yields more than a declared Content-Length, so such a body needs no
+        // wrapper (which costs a round trip through `http::Response` on every call).
+        if response
+            .content_length()
+            .is_some_and(|length| length <= limit as u64)
+        {
+            return response;
+        }
         let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
         use http_body_util::BodyExt;
         let limited = http_body_util::Limited::new(body, limit).map_err(
@@ -570,11 +588,10 @@ impl Pipeline {
         }
     }
 
-    fn report(&self) -> CallReport {
-        self.call
-            .as_ref()
-            .map(|record| record.report())
-            .unwrap_or_default()
+    fn inspect(&self, f: impl FnOnce(&CallReport)) {
+        if let Some(record) = &self.call {
+            f(&record.state.lock().unwrap_or_else(|p| p.into_inner()));
+        }
     }
 }
 

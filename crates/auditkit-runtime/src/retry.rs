@@ -1,6 +1,7 @@
 //! When to send a request again, how long to wait, and how much retrying a client may do.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -162,13 +163,15 @@ impl Default for Timeouts {
 /// tokens, a retry costs 5, a retry after a timeout 10, a success gives 1 back.
 #[derive(Clone)]
 pub struct RetryBudget {
-    state: Arc<Mutex<BudgetState>>,
+    state: Arc<BudgetState>,
 }
 
+/// Atomic, not behind a lock: every successful call of every task refills it, and a lock
+/// here was contended between worker threads under load.
 #[derive(Debug)]
 struct BudgetState {
     capacity: u32,
-    available: u32,
+    available: AtomicU32,
     retry_cost: u32,
     timeout_retry_cost: u32,
     success_refill: u32,
@@ -176,10 +179,9 @@ struct BudgetState {
 
 impl fmt::Debug for RetryBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f.debug_struct("RetryBudget")
-            .field("available", &state.available)
-            .field("capacity", &state.capacity)
+            .field("available", &self.available())
+            .field("capacity", &self.state.capacity)
             .finish()
     }
 }
@@ -198,13 +200,13 @@ impl RetryBudget {
         success_refill: u32,
     ) -> Self {
         Self {
-            state: Arc::new(Mutex::new(BudgetState {
+            state: Arc::new(BudgetState {
                 capacity,
-                available: capacity,
+                available: AtomicU32::new(capacity),
                 retry_cost,
                 timeout_retry_cost,
                 success_refill,
-            })),
+            }),
         }
     }
 
@@ -214,32 +216,38 @@ impl RetryBudget {
     }
 
     pub fn available(&self) -> u32 {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .available
+        self.state.available.load(Ordering::Relaxed)
     }
 
     pub(crate) fn try_spend(&self, after_timeout: bool) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let cost = if after_timeout {
-            state.timeout_retry_cost
+            self.state.timeout_retry_cost
         } else {
-            state.retry_cost
+            self.state.retry_cost
         };
-        if state.available < cost {
-            return false;
-        }
-        state.available -= cost;
-        true
+        self.state
+            .available
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |available| {
+                available.checked_sub(cost)
+            })
+            .is_ok()
     }
 
     pub(crate) fn refill(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.available = state
+        let state = &self.state;
+        // The common case, a full bucket, reads without writing the shared cache line.
+        if state.available.load(Ordering::Relaxed) >= state.capacity {
+            return;
+        }
+        let _ = state
             .available
-            .saturating_add(state.success_refill)
-            .min(state.capacity);
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |available| {
+                Some(
+                    available
+                        .saturating_add(state.success_refill)
+                        .min(state.capacity),
+                )
+            });
     }
 }
 

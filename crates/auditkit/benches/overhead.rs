@@ -634,8 +634,10 @@ fn calls_bench() {
     );
 }
 
-/// `OVERHEAD_BENCH_PROFILE=get|create|list`: only `n` calls of that operation at
-/// concurrency 1, facade then raw, with no timing; for `valgrind --tool=callgrind`.
+/// `OVERHEAD_BENCH_PROFILE=get|create|list`: only `n` calls of that operation, facade then
+/// raw, with no timing; for `valgrind --tool=callgrind` or `perf stat`.
+/// `OVERHEAD_BENCH_SIDE=facade|raw` keeps one side, `OVERHEAD_BENCH_CONCURRENCY` (default 1)
+/// sets the number of concurrent callers.
 fn profile(op: &str) {
     let op = match op {
         "create" => Op::Create,
@@ -644,22 +646,32 @@ fn profile(op: &str) {
         other => panic!("OVERHEAD_BENCH_PROFILE={other}: expected get, create or list"),
     };
     let n = ((2_000.0 * scale()) as usize).max(1);
+    let sides: &[Side] = match std::env::var("OVERHEAD_BENCH_SIDE").as_deref() {
+        Ok("facade") => &[Side::Facade],
+        Ok("raw") => &[Side::Raw],
+        _ => &[Side::Facade, Side::Raw],
+    };
+    let concurrency =
+        std::env::var("OVERHEAD_BENCH_CONCURRENCY").map_or(1, |v| v.trim().parse().unwrap());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let clients = Arc::new(Clients::new(&start_server()));
     runtime.block_on(async {
-        for side in [Side::Facade, Side::Raw] {
+        for &side in sides {
             for _ in 0..20 {
                 clients.call(side, op).await;
             }
         }
-        for side in [Side::Facade, Side::Raw] {
-            drive(&clients, side, op, n, 1).await;
+        for &side in sides {
+            drive(&clients, side, op, n, concurrency).await;
         }
     });
-    println!("profiled {n} {} calls per side", op.name());
+    println!(
+        "profiled {n} {} calls per side ({sides:?}) at concurrency {concurrency}",
+        op.name()
+    );
 }
 
 fn load_average() -> String {

@@ -486,3 +486,77 @@ async fn a_client_side_rate_limit_paces_writes() {
         "a burst of 2, then one every 5 s; reads pass"
     );
 }
+
+/// Serves one fixed chunked answer (no Content-Length) to every connection, as a gateway
+/// streaming an endless or oversized page would.
+async fn chunked_server(body: String) -> url::Url {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0_u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut buffer).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                }
+                let mut answer = String::from(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     transfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+                );
+                for chunk in body.as_bytes().chunks(1000) {
+                    answer.push_str(&format!("{:x}\r\n", chunk.len()));
+                    answer.push_str(std::str::from_utf8(chunk).unwrap());
+                    answer.push_str("\r\n");
+                }
+                answer.push_str("0\r\n\r\n");
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    url::Url::parse(&format!("http://{address}/v1.0")).unwrap()
+}
+
+#[tokio::test]
+async fn a_chunked_answer_without_content_length_is_cut_off_by_the_size_cap_too() {
+    let server = start().await;
+    let clock = ManualClock::new();
+    let page = |id_len: usize| format!("{{\"value\": [{{\"id\": \"{}\"}}]}}", "x".repeat(id_len));
+
+    let oversized = chunked_server(page(8_000)).await;
+    let client = builder(&server, &clock)
+        .base_url(oversized)
+        .retry(RetryPolicy::none())
+        .max_response_bytes(4_096)
+        .build()
+        .unwrap();
+    let error = client
+        .audit_events()
+        .list_page(&Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::ResponseTooLarge { limit: 4_096, .. }),
+        "{error:?}"
+    );
+
+    let fits = chunked_server(page(3_000)).await;
+    let client = builder(&server, &clock)
+        .base_url(fits)
+        .retry(RetryPolicy::none())
+        .max_response_bytes(4_096)
+        .build()
+        .unwrap();
+    let page = client
+        .audit_events()
+        .list_page(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].id.as_deref().map(str::len), Some(3_000));
+}

@@ -32,8 +32,9 @@ pub struct TokenCache {
     slots: Arc<Mutex<HashMap<TokenKey, Arc<Slot>>>>,
 }
 
+/// One key's entry. A credential keeps its own `Arc` so a call does not lock the map.
 #[derive(Default)]
-struct Slot {
+pub(crate) struct Slot {
     current: RwLock<Option<Cached>>,
     fetching: tokio::sync::Mutex<()>,
 }
@@ -77,8 +78,12 @@ impl TokenCache {
         }
     }
 
-    pub(crate) async fn token(&self, source: &dyn TokenSource) -> Result<SecretString, AuthError> {
-        let slot = self.slot(source.key());
+    /// The token of `source`, whose entry is `slot` (from [`TokenCache::slot`]).
+    pub(crate) async fn token(
+        &self,
+        slot: &Slot,
+        source: &dyn TokenSource,
+    ) -> Result<SecretString, AuthError> {
         if let Some(token) = slot.usable(self.clock.now(), |cached, now| now < cached.refresh_at) {
             return Ok(token);
         }
@@ -107,9 +112,8 @@ impl TokenCache {
         }
     }
 
-    /// Forgets the token of `key` if it is still `used`: a newer token is kept.
-    pub(crate) fn invalidate(&self, key: &TokenKey, used: &str) {
-        let slot = self.slot(key.clone());
+    /// Forgets the token in `slot` if it is still `used`: a newer token is kept.
+    pub(crate) fn invalidate(slot: &Slot, used: &str) {
         let mut current = slot.current.write().unwrap_or_else(|p| p.into_inner());
         if current
             .as_ref()
@@ -119,7 +123,9 @@ impl TokenCache {
         }
     }
 
-    fn slot(&self, key: TokenKey) -> Arc<Slot> {
+    /// The entry of `key`, created on first use and kept for the cache's life, so clients
+    /// sharing the cache share it.
+    pub(crate) fn slot(&self, key: TokenKey) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.entry(key).or_default().clone()
     }

@@ -77,6 +77,7 @@ pub(crate) trait TokenSource: Send + Sync + fmt::Debug {
 pub(crate) struct CachedBearer {
     source: Arc<dyn TokenSource>,
     cache: TokenCache,
+    slot: Arc<cache::Slot>,
     fixed: CredentialHeaders,
 }
 
@@ -96,6 +97,7 @@ impl CachedBearer {
         fixed: CredentialHeaders,
     ) -> Self {
         Self {
+            slot: cache.slot(source.key()),
             source,
             cache,
             fixed,
@@ -104,7 +106,7 @@ impl CachedBearer {
 
     /// The current access token, fetched if needed.
     pub(crate) async fn token(&self) -> Result<SecretString, AuthError> {
-        self.cache.token(self.source.as_ref()).await
+        self.cache.token(&self.slot, self.source.as_ref()).await
     }
 }
 
@@ -131,7 +133,7 @@ impl Credential for CachedBearer {
             .get(AUTHORIZATION.as_str())
             .and_then(|value| value.to_str().ok());
         if let Some(token) = bearer.and_then(|value| value.strip_prefix("Bearer ")) {
-            self.cache.invalidate(&self.source.key(), token);
+            TokenCache::invalidate(&self.slot, token);
         }
     }
 }
