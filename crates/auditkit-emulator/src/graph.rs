@@ -530,24 +530,27 @@ fn list(shared: &Shared, ctx: &Ctx, query: &Query, path: &str, base: &str) -> An
         .transpose()?;
     let select = parse_select(ctx, query)?;
     let (offset, size) = page_window(shared, ctx, query)?;
-    let mut events = shared.store.graph_events();
-    if let Some(filter) = &filter {
-        events.retain(|event| filter.matches(event));
-    }
-    if let Some(orderby) = &orderby {
-        events = stable_sort(events, |a, b| orderby.compare(a, b));
-    }
-    let total = events.len();
-    // Only the page is turned into JSON; the rest only counts.
-    let end = offset.saturating_add(size).min(total);
-    let mut values = Vec::with_capacity(total);
-    for (at, event) in events.iter().enumerate() {
-        if (offset..end).contains(&at) {
-            values.push(to_value(ctx, event, select.as_deref())?);
-        } else {
-            values.push(Value::Null);
+    let values = shared.store.with_graph(|all| {
+        let mut events: Vec<&AuditEvent> = all
+            .iter()
+            .filter(|event| filter.as_ref().is_none_or(|filter| filter.matches(event)))
+            .collect();
+        if let Some(orderby) = &orderby {
+            events = stable_sort(events, |a, b| orderby.compare(a, b));
         }
-    }
+        let total = events.len();
+        // Only the page is turned into JSON; the rest only counts.
+        let end = offset.saturating_add(size).min(total);
+        let mut values = Vec::with_capacity(total);
+        for (at, event) in events.into_iter().enumerate() {
+            if (offset..end).contains(&at) {
+                values.push(to_value(ctx, event, select.as_deref())?);
+            } else {
+                values.push(Value::Null);
+            }
+        }
+        Ok(values)
+    })?;
     let context = match &select {
         Some(fields) => format!(
             "{base}/$metadata#deviceManagement/auditEvents({})",
@@ -795,11 +798,10 @@ fn count(shared: &Shared, ctx: &Ctx, query: &Query) -> Answer {
         .map_err(|message| bad_request(ctx, &message))?;
     reject_search(ctx, query)?;
     let filter = parse_filter(ctx, query)?;
-    let events = shared.store.graph_events();
-    let n = match &filter {
+    let n = shared.store.with_graph(|events| match &filter {
         Some(filter) => events.iter().filter(|event| filter.matches(event)).count(),
         None => events.len(),
-    };
+    });
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -834,12 +836,12 @@ fn string_collection(
 }
 
 fn categories(shared: &Shared, ctx: &Ctx, query: &Query, path: &str, base: &str) -> Answer {
-    let values = shared
-        .store
-        .graph_events()
-        .into_iter()
-        .filter_map(|event| event.category)
-        .collect();
+    let values = shared.store.with_graph(|events| {
+        events
+            .iter()
+            .filter_map(|event| event.category.clone())
+            .collect()
+    });
     string_collection(shared, ctx, query, path, base, values)
 }
 
@@ -851,13 +853,13 @@ fn activity_types(
     base: &str,
     category: &str,
 ) -> Answer {
-    let values = shared
-        .store
-        .graph_events()
-        .into_iter()
-        .filter(|event| event.category.as_deref() == Some(category))
-        .filter_map(|event| event.activity_type)
-        .collect();
+    let values = shared.store.with_graph(|events| {
+        events
+            .iter()
+            .filter(|event| event.category.as_deref() == Some(category))
+            .filter_map(|event| event.activity_type.clone())
+            .collect()
+    });
     string_collection(shared, ctx, query, path, base, values)
 }
 

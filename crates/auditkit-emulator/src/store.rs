@@ -5,6 +5,7 @@
 //! waits for the thread's answer, so a 2xx means the write is on disk. SQLite is never
 //! called from an async worker thread.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, mpsc};
 
@@ -61,7 +62,36 @@ struct Job {
 #[derive(Default)]
 struct Memory {
     graph: Vec<AuditEvent>,
+    /// Position in `graph` by id: without it every create scanned the whole store, and a
+    /// long shipping run slowed down as it went.
+    graph_ids: HashMap<String, usize>,
     adobe: Vec<AdobeRecord>,
+}
+
+impl Memory {
+    fn graph_position(&self, id: &str) -> Option<usize> {
+        self.graph_ids.get(id).copied()
+    }
+
+    fn push_graph(&mut self, event: AuditEvent) {
+        if let Some(id) = &event.id {
+            self.graph_ids.insert(id.clone(), self.graph.len());
+        }
+        self.graph.push(event);
+    }
+
+    fn remove_graph(&mut self, at: usize) {
+        let removed = self.graph.remove(at);
+        if let Some(id) = &removed.id {
+            self.graph_ids.remove(id);
+        }
+        // Deletes are rare; the positions after the gap move down by one.
+        for position in self.graph_ids.values_mut() {
+            if *position > at {
+                *position -= 1;
+            }
+        }
+    }
 }
 
 /// The event store shared by all requests.
@@ -143,9 +173,10 @@ impl Store {
         }
     }
 
-    /// A copy of every Graph event, in insertion order.
-    pub fn graph_events(&self) -> Vec<AuditEvent> {
-        self.lock().graph.clone()
+    /// Runs `f` over every Graph event, in insertion order, without copying them: a page of
+    /// a list must not cost a copy of the whole store.
+    pub fn with_graph<R>(&self, f: impl FnOnce(&[AuditEvent]) -> R) -> R {
+        f(&self.lock().graph)
     }
 
     pub fn graph_len(&self) -> usize {
@@ -157,11 +188,8 @@ impl Store {
     }
 
     pub fn get_graph(&self, id: &str) -> Option<AuditEvent> {
-        self.lock()
-            .graph
-            .iter()
-            .find(|event| event.id.as_deref() == Some(id))
-            .cloned()
+        let memory = self.lock();
+        memory.graph_position(id).map(|at| memory.graph[at].clone())
     }
 
     /// Adds events that must have an id; refuses the whole batch if one id exists.
@@ -172,13 +200,17 @@ impl Store {
         }
         let wait = {
             let mut memory = self.lock();
+            let mut batch = HashSet::with_capacity(events.len());
             for event in &events {
-                if memory.graph.iter().any(|stored| stored.id == event.id) {
+                let id = event.id.as_deref().unwrap_or_default();
+                if memory.graph_position(id).is_some() || !batch.insert(id) {
                     return Err(WriteError::Exists);
                 }
             }
             let wait = self.persist(&memory, writes);
-            memory.graph.extend(events);
+            for event in events {
+                memory.push_graph(event);
+            }
             wait
         };
         Self::settle(wait).await.map_err(WriteError::Store)
@@ -189,10 +221,10 @@ impl Store {
         let write = graph_write(&event).map_err(WriteError::Store)?;
         let wait = {
             let mut memory = self.lock();
-            let Some(slot) = memory.graph.iter_mut().find(|stored| stored.id == event.id) else {
+            let Some(at) = memory.graph_position(event.id.as_deref().unwrap_or_default()) else {
                 return Err(WriteError::NotFound);
             };
-            *slot = event;
+            memory.graph[at] = event;
             self.persist(&memory, vec![write])
         };
         Self::settle(wait).await.map_err(WriteError::Store)
@@ -201,14 +233,10 @@ impl Store {
     pub async fn delete_graph(&self, id: &str) -> Result<(), WriteError> {
         let wait = {
             let mut memory = self.lock();
-            let Some(at) = memory
-                .graph
-                .iter()
-                .position(|stored| stored.id.as_deref() == Some(id))
-            else {
+            let Some(at) = memory.graph_position(id) else {
                 return Err(WriteError::NotFound);
             };
-            memory.graph.remove(at);
+            memory.remove_graph(at);
             self.persist(&memory, vec![Write::DeleteGraph { id: id.to_owned() }])
         };
         Self::settle(wait).await.map_err(WriteError::Store)
@@ -305,9 +333,7 @@ fn load(conn: &rusqlite::Connection) -> Result<Memory, StoreError> {
         .map_err(sqlite_err)?;
     for row in rows {
         let json = row.map_err(sqlite_err)?;
-        memory
-            .graph
-            .push(serde_json::from_str(&json).map_err(StoreError::Decode)?);
+        memory.push_graph(serde_json::from_str(&json).map_err(StoreError::Decode)?);
     }
     let mut statement = conn
         .prepare("SELECT id, json FROM adobe_audit_events ORDER BY seq")
@@ -350,4 +376,76 @@ fn apply(conn: &mut rusqlite::Connection, writes: Vec<Write>) -> Result<(), rusq
         }
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, activity: &str) -> AuditEvent {
+        AuditEvent {
+            id: Some(id.to_owned()),
+            activity: Some(activity.to_owned()),
+            ..AuditEvent::default()
+        }
+    }
+
+    fn ids(store: &Store) -> Vec<String> {
+        store.with_graph(|events| events.iter().filter_map(|e| e.id.clone()).collect())
+    }
+
+    #[tokio::test]
+    async fn the_id_index_follows_inserts_replacements_and_deletes() {
+        let store = Store::memory();
+        let batch = ["a", "b", "c", "d"].map(|id| event(id, "v1")).to_vec();
+        store.insert_graph(batch).await.unwrap();
+
+        store.delete_graph("b").await.unwrap();
+        assert_eq!(ids(&store), ["a", "c", "d"]);
+        for id in ["a", "c", "d"] {
+            assert_eq!(store.get_graph(id).unwrap().id.as_deref(), Some(id));
+        }
+        assert!(store.get_graph("b").is_none());
+        assert!(matches!(
+            store.delete_graph("b").await,
+            Err(WriteError::NotFound)
+        ));
+
+        store.replace_graph(event("d", "v2")).await.unwrap();
+        assert_eq!(
+            store.get_graph("d").unwrap().activity.as_deref(),
+            Some("v2")
+        );
+        assert_eq!(ids(&store), ["a", "c", "d"]);
+
+        // An id again after its delete is a new event at the end.
+        store.insert_graph(vec![event("b", "v3")]).await.unwrap();
+        assert_eq!(ids(&store), ["a", "c", "d", "b"]);
+        assert_eq!(
+            store.get_graph("b").unwrap().activity.as_deref(),
+            Some("v3")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_a_stored_or_repeated_id_is_refused_whole() {
+        let store = Store::memory();
+        store.insert_graph(vec![event("a", "v1")]).await.unwrap();
+
+        let stored_again = vec![event("x", "v1"), event("a", "v2")];
+        assert!(matches!(
+            store.insert_graph(stored_again).await,
+            Err(WriteError::Exists)
+        ));
+        let repeated = vec![event("y", "v1"), event("y", "v2")];
+        assert!(matches!(
+            store.insert_graph(repeated).await,
+            Err(WriteError::Exists)
+        ));
+        assert_eq!(ids(&store), ["a"]);
+        assert_eq!(
+            store.get_graph("a").unwrap().activity.as_deref(),
+            Some("v1")
+        );
+    }
 }
