@@ -23,6 +23,25 @@ pub(crate) fn run(root: &Path, compile_only: bool, rounds: usize) -> Result<()> 
             &["bench", "-p", "auditkit", "--bench", "overhead"],
             &[],
         )?;
+        // The same calls without a tracing subscriber: what the INFO span costs.
+        cargo(
+            root,
+            &["bench", "-p", "auditkit", "--bench", "overhead"],
+            &[
+                ("OVERHEAD_BENCH_ONLY", "calls"),
+                ("OVERHEAD_BENCH_LOG", "off"),
+            ],
+        )?;
+        // ... and with the raw side given the facade's per-request timeout: what the timer costs.
+        cargo(
+            root,
+            &["bench", "-p", "auditkit", "--bench", "overhead"],
+            &[
+                ("OVERHEAD_BENCH_ONLY", "calls"),
+                ("OVERHEAD_BENCH_LOG", "off"),
+                ("OVERHEAD_BENCH_RAW_TIMEOUT", "1"),
+            ],
+        )?;
         cargo(
             root,
             &["bench", "-p", "auditkit", "--bench", "paging_memory"],

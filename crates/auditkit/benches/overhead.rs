@@ -5,6 +5,8 @@
 //! cargo bench -p auditkit --bench overhead
 //! OVERHEAD_BENCH_ONLY=decode cargo bench -p auditkit --bench overhead   # or =calls
 //! OVERHEAD_BENCH_SCALE=0.1 cargo bench -p auditkit --bench overhead    # fewer requests
+//! OVERHEAD_BENCH_LOG=off cargo bench -p auditkit --bench overhead      # no tracing subscriber
+//! OVERHEAD_BENCH_RAW_TIMEOUT=1 cargo bench -p auditkit --bench overhead # raw side gets a timeout
 //! OVERHEAD_BENCH_PROFILE=get valgrind --tool=callgrind target/release/deps/overhead-<hash>
 //! ```
 //!
@@ -353,6 +355,9 @@ struct Clients {
     facade: GraphClient,
     http: reqwest::Client,
     bearer: reqwest::header::HeaderValue,
+    /// `OVERHEAD_BENCH_RAW_TIMEOUT=1` gives the raw side the facade's 30 s per-request
+    /// timeout, which shows what a tokio timer per request costs.
+    raw_timeout: Option<Duration>,
     events_url: String,
     event_url: String,
     new_event: AuditEvent,
@@ -378,6 +383,9 @@ impl Clients {
             facade,
             http,
             bearer: reqwest::header::HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+            raw_timeout: std::env::var("OVERHEAD_BENCH_RAW_TIMEOUT")
+                .is_ok_and(|v| v == "1")
+                .then_some(Duration::from_secs(30)),
             events_url: format!("{}{}", origin.as_str().trim_end_matches('/'), EVENTS_PATH),
             event_url: format!(
                 "{}{}/{ID_PREFIX}{:012}",
@@ -390,15 +398,19 @@ impl Clients {
         }
     }
 
-    async fn raw_event(&self, request: reqwest::RequestBuilder) -> AuditEvent {
-        let response = request
+    async fn raw_send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let request = request
             .header(reqwest::header::AUTHORIZATION, self.bearer.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+            .header(reqwest::header::ACCEPT, "application/json");
+        let request = match self.raw_timeout {
+            Some(timeout) => request.timeout(timeout),
+            None => request,
+        };
+        request.send().await.unwrap().error_for_status().unwrap()
+    }
+
+    async fn raw_event(&self, request: reqwest::RequestBuilder) -> AuditEvent {
+        let response = self.raw_send(request).await;
         serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
     }
 
@@ -444,16 +456,7 @@ impl Clients {
                 usize::from(black_box(event).id.as_deref() == Some(self.id.as_str()))
             }
             Op::List => {
-                let response = self
-                    .http
-                    .get(&self.events_url)
-                    .header(reqwest::header::AUTHORIZATION, self.bearer.clone())
-                    .header(reqwest::header::ACCEPT, "application/json")
-                    .send()
-                    .await
-                    .unwrap()
-                    .error_for_status()
-                    .unwrap();
+                let response = self.raw_send(self.http.get(&self.events_url)).await;
                 let page: AuditEventCollectionResponse =
                     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
                 black_box(page).value.len()
@@ -687,20 +690,32 @@ fn load_average() -> String {
 
 fn main() {
     // The facade's `auditkit.call` span is INFO: a subscriber at INFO records it (and formats
-    // its fields) on every call, as in a service that logs at INFO.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::sink)
-        .with_max_level(tracing::Level::INFO)
-        .init();
+    // its fields) on every call, as in a service that logs at INFO. `OVERHEAD_BENCH_LOG=off`
+    // installs none, which shows what the span costs.
+    let logging = std::env::var("OVERHEAD_BENCH_LOG").unwrap_or_else(|_| "info".into());
+    match logging.as_str() {
+        "info" => tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_max_level(tracing::Level::INFO)
+            .init(),
+        "off" => {}
+        other => panic!("OVERHEAD_BENCH_LOG={other}: expected info or off"),
+    }
     if let Ok(op) = std::env::var("OVERHEAD_BENCH_PROFILE") {
         profile(&op);
         return;
     }
     let only = std::env::var("OVERHEAD_BENCH_ONLY").unwrap_or_default();
     println!(
-        "overhead: {} cores, load average {} at start",
+        "overhead: {} cores, load average {} at start, tracing subscriber: {logging}, raw \
+         per-request timeout: {}",
         std::thread::available_parallelism().map_or(0, usize::from),
-        load_average()
+        load_average(),
+        if std::env::var("OVERHEAD_BENCH_RAW_TIMEOUT").is_ok_and(|v| v == "1") {
+            "30 s"
+        } else {
+            "none"
+        },
     );
     if only.is_empty() || only == "decode" {
         decode_bench();
