@@ -18,30 +18,27 @@ const APPS: [&str; 2] = ["auditkit-app", "graph-rs-app"];
 pub(crate) fn run(root: &Path, compile_only: bool, rounds: usize) -> Result<()> {
     machine();
     if !compile_only {
-        cargo(
-            root,
-            &["bench", "-p", "auditkit", "--bench", "overhead"],
+        // Then the same calls without a tracing subscriber (what the INFO span costs), and
+        // again with the raw side given the facade's per-request timeout (what the timer costs).
+        let overhead_runs: [&[(&str, &str)]; 3] = [
             &[],
-        )?;
-        // The same calls without a tracing subscriber: what the INFO span costs.
-        cargo(
-            root,
-            &["bench", "-p", "auditkit", "--bench", "overhead"],
             &[
                 ("OVERHEAD_BENCH_ONLY", "calls"),
                 ("OVERHEAD_BENCH_LOG", "off"),
             ],
-        )?;
-        // ... and with the raw side given the facade's per-request timeout: what the timer costs.
-        cargo(
-            root,
-            &["bench", "-p", "auditkit", "--bench", "overhead"],
             &[
                 ("OVERHEAD_BENCH_ONLY", "calls"),
                 ("OVERHEAD_BENCH_LOG", "off"),
                 ("OVERHEAD_BENCH_RAW_TIMEOUT", "1"),
             ],
-        )?;
+        ];
+        for envs in overhead_runs {
+            cargo(
+                root,
+                &["bench", "-p", "auditkit", "--bench", "overhead"],
+                envs,
+            )?;
+        }
         cargo(
             root,
             &["bench", "-p", "auditkit", "--bench", "paging_memory"],

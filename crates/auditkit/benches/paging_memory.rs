@@ -27,7 +27,10 @@ use std::io::{BufRead as _, Read as _};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
+mod common;
+
 use auditkit::{EntraCredential, GraphClient, ListQuery};
+use common::{ID_PREFIX, write_event};
 use futures::StreamExt;
 use serde_json::json;
 use wiremock::matchers::{method, path, path_regex};
@@ -36,7 +39,6 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 const PAGE: usize = 1_000;
 const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
 const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
-const ID_PREFIX: &str = "9d3e6c1a-52b7-4f0e-8a6d-";
 const DEFAULT_LARGEST: usize = 1_000_000;
 
 /// Generates page `$skiptoken` of a listing whose total is the `n{total}` first path segment.
@@ -83,79 +85,6 @@ impl Respond for GeneratedPages {
         body.push('}');
         ResponseTemplate::new(200).set_body_raw(body, "application/json")
     }
-}
-
-/// One event shaped like a real Intune audit event (about 850 bytes of JSON). Every id is distinct:
-/// its last 12 digits are the event's sequence number.
-fn write_event(out: &mut String, seq: usize) {
-    const COMPONENTS: [(&str, &str, &str); 4] = [
-        (
-            "DeviceConfiguration",
-            "Windows10GeneralConfiguration",
-            "PasswordRequired",
-        ),
-        (
-            "DeviceCompliance",
-            "Windows10CompliancePolicy",
-            "OsMinimumVersion",
-        ),
-        ("Application", "Win32LobApp", "DisplayVersion"),
-        ("Enrollment", "DeviceEnrollmentLimitConfiguration", "Limit"),
-    ];
-    let (component, resource_type, property) = COMPONENTS[seq % COMPONENTS.len()];
-    let operation = ["Patch", "Create", "Delete", "Action"][seq % 4];
-    let seconds = seq / 10;
-    let (day, hour, minute, second) = (
-        seconds / 86_400 % 28 + 1,
-        seconds / 3_600 % 24,
-        seconds / 60 % 60,
-        seconds % 60,
-    );
-    write!(
-        out,
-        concat!(
-            "{{\"id\":\"{prefix}{seq:012}\",",
-            "\"displayName\":\"{op} {component}\",",
-            "\"componentName\":\"{component}\",",
-            "\"activity\":\"{op} {component}\",",
-            "\"activityDateTime\":\"2025-03-{day:02}T{hour:02}:{minute:02}:{second:02}.{frac:07}Z\",",
-            "\"activityType\":\"{op} {component}\",",
-            "\"activityOperationType\":\"{op}\",",
-            "\"activityResult\":\"Success\",",
-            "\"correlationId\":\"{corr:08x}-1c2d-4e3f-8a9b-{seq:012x}\",",
-            "\"category\":\"{component}\",",
-            "\"actor\":{{\"type\":\"ItPro\",\"auditActorType\":\"ItPro\",",
-            "\"userPermissions\":[\"Microsoft.Intune/{component}/Update\"],",
-            "\"applicationId\":\"5926fc8e-304e-4f59-8bed-58ca97cc39a4\",",
-            "\"userPrincipalName\":\"admin{user}@contoso.com\",",
-            "\"ipAddress\":\"203.0.113.{ip}\"}},",
-            "\"resources\":[{{\"displayName\":\"Contoso baseline {rid}\",",
-            "\"type\":\"{resource_type}\",",
-            "\"resourceId\":\"c0ffee00-aaaa-4bbb-8ccc-{rid:012}\",",
-            "\"modifiedProperties\":[",
-            "{{\"displayName\":\"{property}\",\"oldValue\":\"false\",\"newValue\":\"true\"}},",
-            "{{\"displayName\":\"Version\",\"oldValue\":\"{version}\",\"newValue\":\"{next_version}\"}}",
-            "]}}]}}"
-        ),
-        prefix = ID_PREFIX,
-        seq = seq,
-        op = operation,
-        component = component,
-        resource_type = resource_type,
-        property = property,
-        day = day,
-        hour = hour,
-        minute = minute,
-        second = second,
-        frac = seq % 10 * 1_000_000,
-        corr = seq.wrapping_mul(2_654_435_761) & 0xffff_ffff,
-        user = seq % 37,
-        ip = seq % 250 + 1,
-        rid = seq % 500,
-        version = seq % 9 + 1,
-        next_version = seq % 9 + 2,
-    )
-    .unwrap();
 }
 
 async fn start_server() -> MockServer {

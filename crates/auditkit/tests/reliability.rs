@@ -528,15 +528,17 @@ async fn a_chunked_answer_without_content_length_is_cut_off_by_the_size_cap_too(
     let server = start().await;
     let clock = ManualClock::new();
     let page = |id_len: usize| format!("{{\"value\": [{{\"id\": \"{}\"}}]}}", "x".repeat(id_len));
+    let capped_at_4_kib = |base: url::Url| {
+        builder(&server, &clock)
+            .base_url(base)
+            .retry(RetryPolicy::none())
+            .max_response_bytes(4_096)
+            .build()
+            .unwrap()
+    };
 
-    let oversized = chunked_server(page(8_000)).await;
-    let client = builder(&server, &clock)
-        .base_url(oversized)
-        .retry(RetryPolicy::none())
-        .max_response_bytes(4_096)
-        .build()
-        .unwrap();
-    let error = client
+    let oversized = capped_at_4_kib(chunked_server(page(8_000)).await);
+    let error = oversized
         .audit_events()
         .list_page(&Default::default())
         .await
@@ -546,14 +548,8 @@ async fn a_chunked_answer_without_content_length_is_cut_off_by_the_size_cap_too(
         "{error:?}"
     );
 
-    let fits = chunked_server(page(3_000)).await;
-    let client = builder(&server, &clock)
-        .base_url(fits)
-        .retry(RetryPolicy::none())
-        .max_response_bytes(4_096)
-        .build()
-        .unwrap();
-    let page = client
+    let fits = capped_at_4_kib(chunked_server(page(3_000)).await);
+    let page = fits
         .audit_events()
         .list_page(&Default::default())
         .await
