@@ -18,8 +18,9 @@ const APPS: [&str; 2] = ["auditkit-app", "graph-rs-app"];
 pub(crate) fn run(root: &Path, compile_only: bool, rounds: usize) -> Result<()> {
     machine();
     if !compile_only {
-        // Then the same calls without a tracing subscriber (what the INFO span costs), and
-        // again with the raw side given the facade's per-request timeout (what the timer costs).
+        // The whole overhead bench, then its calls without a tracing subscriber (what the INFO
+        // span costs), then also with the raw side given the facade's per-attempt timeout
+        // (what the timer costs).
         let overhead_runs: [&[(&str, &str)]; 3] = [
             &[],
             &[

@@ -248,6 +248,10 @@ impl CallRecord {
         f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
+    fn inspect(&self, f: impl FnOnce(&CallReport)) {
+        f(&self.state.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
     fn refuse(&self, error: Error) {
         *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     }
@@ -590,7 +594,7 @@ impl Pipeline {
 
     fn inspect(&self, f: impl FnOnce(&CallReport)) {
         if let Some(record) = &self.call {
-            f(&record.state.lock().unwrap_or_else(|p| p.into_inner()));
+            record.inspect(f);
         }
     }
 }

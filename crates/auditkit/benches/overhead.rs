@@ -288,8 +288,7 @@ struct Clients {
     facade: GraphClient,
     http: reqwest::Client,
     bearer: reqwest::header::HeaderValue,
-    /// `OVERHEAD_BENCH_RAW_TIMEOUT=1` gives the raw side the facade's 30 s per-request
-    /// timeout, which shows what a tokio timer per request costs.
+    /// See [`raw_timeout`].
     raw_timeout: Option<Duration>,
     events_url: String,
     event_url: String,
@@ -316,9 +315,7 @@ impl Clients {
             facade,
             http,
             bearer: reqwest::header::HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
-            raw_timeout: std::env::var("OVERHEAD_BENCH_RAW_TIMEOUT")
-                .is_ok_and(|v| v == "1")
-                .then_some(Duration::from_secs(30)),
+            raw_timeout: raw_timeout(),
             events_url: format!("{}{}", origin.as_str().trim_end_matches('/'), EVENTS_PATH),
             event_url: format!(
                 "{}{}/{ID_PREFIX}{:012}",
@@ -585,7 +582,8 @@ fn profile(op: &str) {
     let sides: &[Side] = match std::env::var("OVERHEAD_BENCH_SIDE").as_deref() {
         Ok("facade") => &[Side::Facade],
         Ok("raw") => &[Side::Raw],
-        _ => &[Side::Facade, Side::Raw],
+        Err(_) => &[Side::Facade, Side::Raw],
+        Ok(other) => panic!("OVERHEAD_BENCH_SIDE={other}: expected facade or raw"),
     };
     let concurrency =
         std::env::var("OVERHEAD_BENCH_CONCURRENCY").map_or(1, |v| v.trim().parse().unwrap());
@@ -608,6 +606,14 @@ fn profile(op: &str) {
         "profiled {n} {} calls per side ({sides:?}) at concurrency {concurrency}",
         op.name()
     );
+}
+
+/// `OVERHEAD_BENCH_RAW_TIMEOUT=1` gives the raw side the facade's default per-attempt
+/// timeout, which shows what a tokio timer per request costs.
+fn raw_timeout() -> Option<Duration> {
+    std::env::var("OVERHEAD_BENCH_RAW_TIMEOUT")
+        .is_ok_and(|v| v == "1")
+        .then(|| auditkit::Timeouts::default().attempt)
 }
 
 fn load_average() -> String {
@@ -644,11 +650,7 @@ fn main() {
          per-request timeout: {}",
         std::thread::available_parallelism().map_or(0, usize::from),
         load_average(),
-        if std::env::var("OVERHEAD_BENCH_RAW_TIMEOUT").is_ok_and(|v| v == "1") {
-            "30 s"
-        } else {
-            "none"
-        },
+        raw_timeout().map_or("none".to_owned(), |t| format!("{t:?}")),
     );
     if only.is_empty() || only == "decode" {
         decode_bench();

@@ -112,17 +112,6 @@ impl TokenCache {
         }
     }
 
-    /// Forgets the token in `slot` if it is still `used`: a newer token is kept.
-    pub(crate) fn invalidate(slot: &Slot, used: &str) {
-        let mut current = slot.current.write().unwrap_or_else(|p| p.into_inner());
-        if current
-            .as_ref()
-            .is_some_and(|cached| cached.token.expose_secret() == used)
-        {
-            *current = None;
-        }
-    }
-
     /// The entry of `key`, created on first use and kept for the cache's life, so clients
     /// sharing the cache share it.
     pub(crate) fn slot(&self, key: TokenKey) -> Arc<Slot> {
@@ -144,6 +133,17 @@ impl TokenCache {
 }
 
 impl Slot {
+    /// Forgets the token if it is still `used`: a newer token is kept.
+    pub(crate) fn invalidate(&self, used: &str) {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if current
+            .as_ref()
+            .is_some_and(|cached| cached.token.expose_secret() == used)
+        {
+            *current = None;
+        }
+    }
+
     fn usable(
         &self,
         now: Instant,

@@ -133,7 +133,7 @@ impl Credential for CachedBearer {
             .get(AUTHORIZATION.as_str())
             .and_then(|value| value.to_str().ok());
         if let Some(token) = bearer.and_then(|value| value.strip_prefix("Bearer ")) {
-            TokenCache::invalidate(&self.slot, token);
+            self.slot.invalidate(token);
         }
     }
 }

@@ -224,8 +224,9 @@ impl<D: Destination> ShipperBuilder<D> {
     /// The wait before an event that failed retryably is tried again: `initial`, doubling per
     /// failed attempt up to `max`, with jitter (half to all of it). A longer `Retry-After` wins
     /// but is also capped at `max`, so one hint of hours cannot park the spool: the event is
-    /// tried again, and throttled again if the service still means it. 1 s to 60 s by default. The same backoff pauses all new deliveries after throttling
-    /// or a failure of the service.
+    /// tried again, and throttled again if the service still means it. 1 s to 60 s by
+    /// default. The same backoff pauses all new deliveries after throttling or a failure of
+    /// the service.
     pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.config.initial_backoff = initial;
         self.config.max_backoff = max.max(initial);
