@@ -102,26 +102,33 @@ pub enum Error {
     #[error(transparent)]
     Auth(Box<AuthError>),
     /// The request could not be sent or its answer not received.
-    #[error("could not complete the request ({details}){}", sent_note(*may_have_reached_server))]
+    #[error("could not complete the request ({details}){}", sent_note(*may_have_reached_server, *status))]
     Transport {
         #[source]
         source: reqwest::Error,
         details: Box<CallDetails>,
         /// False only when no connection was made: nothing reached the server.
         may_have_reached_server: bool,
+        /// The API's status line, when it arrived before the body failed.
+        status: Option<u16>,
     },
     /// An attempt or the whole operation ran out of time (see `Timeouts`).
-    #[error("timed out ({details}){}", sent_note(*may_have_reached_server))]
+    #[error("timed out ({details}){}", sent_note(*may_have_reached_server, *status))]
     Timeout {
         #[source]
         source: reqwest::Error,
         details: Box<CallDetails>,
         may_have_reached_server: bool,
+        /// The API's status line, when it arrived before the body timed out.
+        status: Option<u16>,
     },
     /// The answer was larger than the configured cap and was cut off.
-    #[error("the answer exceeded {limit} bytes and was cut off ({details})")]
+    #[error("the {status} answer exceeded {limit} bytes and was cut off ({details})")]
     ResponseTooLarge {
         limit: usize,
+        /// The API's status: a 2xx means the request was accepted although its answer was
+        /// not read.
+        status: u16,
         details: Box<CallDetails>,
     },
     /// The service answered with an error status.
@@ -138,11 +145,11 @@ pub enum Error {
     },
 }
 
-fn sent_note(may_have_reached_server: bool) -> &'static str {
-    if may_have_reached_server {
-        "; the request may have reached the server"
-    } else {
-        "; nothing was sent"
+fn sent_note(may_have_reached_server: bool, status: Option<u16>) -> String {
+    match status {
+        Some(status) => format!("; the api had answered {status}"),
+        None if may_have_reached_server => "; the request may have reached the server".to_owned(),
+        None => "; nothing was sent".to_owned(),
     }
 }
 
@@ -153,14 +160,34 @@ impl From<AuthError> for Error {
 }
 
 impl Error {
-    /// The HTTP status the service answered, if it answered.
+    /// The HTTP status the **API** answered to the call's last attempt, when its status line
+    /// arrived (even if the body then failed). Never a token endpoint's status: that one is
+    /// [`Error::token_endpoint_status`], so a token endpoint's 200 can never pass for the API's
+    /// acknowledgement.
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Service(service) => Some(service.status),
-            Error::Decode { status, .. } => Some(*status),
+            Error::Decode { status, .. } | Error::ResponseTooLarge { status, .. } => Some(*status),
+            Error::Transport { status, .. } | Error::Timeout { status, .. } => *status,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status a token endpoint answered, when credentials could not be obtained
+    /// from its answer.
+    pub fn token_endpoint_status(&self) -> Option<u16> {
+        match self {
             Error::Auth(auth) => auth.status(),
             _ => None,
         }
+    }
+
+    /// The API answered 2xx: it accepted the request although this call still failed (the
+    /// answer was cut off, over the size cap, undecodable or of an undocumented status). A
+    /// write reported this way was delivered; sending it again stores it twice.
+    pub fn api_accepted(&self) -> bool {
+        self.status()
+            .is_some_and(|status| (200..300).contains(&status))
     }
 
     pub fn service(&self) -> Option<&ServiceError> {
@@ -196,9 +223,9 @@ impl Error {
         matches!(self, Error::Service(service) if service.status == 404)
     }
 
-    /// The service (or the token endpoint) said 429.
+    /// The API or the token endpoint said 429.
     pub fn is_throttled(&self) -> bool {
-        self.status() == Some(429)
+        self.status() == Some(429) || self.token_endpoint_status() == Some(429)
     }
 
     pub fn is_timeout(&self) -> bool {
@@ -243,25 +270,36 @@ impl Error {
         }
     }
 
-    /// The error for a transport failure of the generated client, by what reqwest says.
-    pub fn from_transport(source: reqwest::Error, details: CallDetails) -> Self {
+    /// The error for a transport failure, by what reqwest says; `status` is the API's status
+    /// line when it arrived before the failure (the body then failed).
+    pub fn from_transport(
+        source: reqwest::Error,
+        details: CallDetails,
+        status: Option<u16>,
+    ) -> Self {
         let details = Box::new(details);
         if let Some(limit) = body_limit(&source) {
-            return Error::ResponseTooLarge { limit, details };
+            return Error::ResponseTooLarge {
+                limit,
+                status: status.unwrap_or_default(),
+                details,
+            };
         }
-        let may_have_reached_server = !source.is_connect();
+        let may_have_reached_server = status.is_some() || !source.is_connect();
         let source = source.without_url();
         if source.is_timeout() {
             Error::Timeout {
                 source,
                 details,
                 may_have_reached_server,
+                status,
             }
         } else {
             Error::Transport {
                 source,
                 details,
                 may_have_reached_server,
+                status,
             }
         }
     }
@@ -277,4 +315,55 @@ fn body_limit(error: &reqwest::Error) -> Option<usize> {
         source = current.source();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AuthErrorKind;
+
+    #[test]
+    fn a_token_endpoint_status_is_never_the_apis() {
+        let portal = AuthError::new(
+            "entra id",
+            AuthErrorKind::InvalidResponse,
+            "token answer is not JSON",
+        )
+        .with_status(200);
+        let error = Error::from(portal);
+        assert_eq!(error.status(), None, "the api did not answer");
+        assert_eq!(error.token_endpoint_status(), Some(200));
+        assert!(!error.api_accepted());
+
+        let throttled = Error::from(
+            AuthError::new("adobe ims", AuthErrorKind::Unavailable, "refused").with_status(429),
+        );
+        assert!(throttled.is_throttled());
+        assert_eq!(throttled.status(), None);
+    }
+
+    #[test]
+    fn an_api_2xx_is_an_acceptance_whatever_followed() {
+        let details = || Box::new(CallDetails::default());
+        let too_large = Error::ResponseTooLarge {
+            limit: 10,
+            status: 201,
+            details: details(),
+        };
+        assert!(too_large.api_accepted());
+        let undecodable = Error::Decode {
+            status: 200,
+            body: Bytes::from_static(b"<html>"),
+            source: "not json".into(),
+            details: details(),
+        };
+        assert!(undecodable.api_accepted());
+        let refused = Error::Service(Box::new(ServiceError::new(
+            400,
+            Bytes::new(),
+            CallDetails::default(),
+        )));
+        assert!(!refused.api_accepted());
+        assert_eq!(refused.status(), Some(400));
+    }
 }

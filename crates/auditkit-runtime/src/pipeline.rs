@@ -235,6 +235,13 @@ impl CallRecord {
         }
     }
 
+    /// The error for a transport failure met while sending or reading this call's answer.
+    pub fn transport_error(&self, source: reqwest::Error) -> Error {
+        let report = self.report();
+        let status = report.status.map(|status| status.as_u16());
+        Error::from_transport(source, self.details(), status)
+    }
+
     /// Why the pipeline refused to send or to answer a 401, if it did. The generated client
     /// then reports only a stand-in transport error; this is the real reason.
     pub fn take_refusal(&self) -> Option<Error> {
@@ -520,7 +527,11 @@ impl Pipeline {
     }
 
     async fn send(&self, client: &reqwest::Client, request: Request) -> reqwest::Result<Response> {
-        self.update(|report| report.attempts += 1);
+        self.update(|report| {
+            report.attempts += 1;
+            // The status of an earlier attempt says nothing about this one.
+            report.status = None;
+        });
         let response = client.execute(request).await?;
         let request_id = self
             .config

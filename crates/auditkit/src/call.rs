@@ -52,7 +52,7 @@ pub(crate) async fn convert<E: ErrorBody>(error: GeneratedError<E>, record: &Cal
     match error {
         GeneratedError::InvalidRequest(message) => Error::InvalidRequest(message),
         GeneratedError::CommunicationError(source) | GeneratedError::ResponseBodyError(source) => {
-            Error::from_transport(source, details)
+            record.transport_error(source)
         }
         GeneratedError::ErrorResponse(answer) => {
             let status = answer.status().as_u16();
@@ -77,7 +77,7 @@ pub(crate) async fn convert<E: ErrorBody>(error: GeneratedError<E>, record: &Cal
                         (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned());
                     service_error(status, body, None, message, wait, details)
                 }
-                Err(source) => Error::from_transport(source, details),
+                Err(source) => record.transport_error(source),
             }
         }
         other => Error::InvalidRequest(format!("unexpected client failure: {other}")),

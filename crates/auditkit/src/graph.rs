@@ -228,7 +228,7 @@ async fn decode_json<T: DeserializeOwned, E: ErrorBody + DeserializeOwned>(
         Err(source) => {
             return Err(record
                 .take_refusal()
-                .unwrap_or_else(|| Error::from_transport(source, record.details())));
+                .unwrap_or_else(|| record.transport_error(source)));
         }
     };
     let status = response.status();
@@ -236,7 +236,7 @@ async fn decode_json<T: DeserializeOwned, E: ErrorBody + DeserializeOwned>(
     let body = response
         .bytes()
         .await
-        .map_err(|source| Error::from_transport(source, record.details()))?;
+        .map_err(|source| record.transport_error(source))?;
     if let Some(refusal) = record.take_refusal() {
         return Err(refusal);
     }
@@ -655,6 +655,6 @@ async fn read_stream(
         .into_inner()
         .try_collect()
         .await
-        .map_err(|source| Error::from_transport(source, record.details()))?;
+        .map_err(|source| record.transport_error(source))?;
     Ok(chunks.concat().into())
 }

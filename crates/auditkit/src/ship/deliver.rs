@@ -159,7 +159,7 @@ enum Verdict {
 
 fn verdict(error: &Error) -> Verdict {
     match error.status() {
-        Some(status) if (200..300).contains(&status) => Verdict::Acknowledged,
+        _ if error.api_accepted() => Verdict::Acknowledged,
         // Credentials are not the event's fault: dead-lettering would empty the spool into
         // the dead-letter table. Keep them and retry.
         _ if error.is_auth() => Verdict::Retryable,
