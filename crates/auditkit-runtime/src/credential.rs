@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::security::printable;
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Something that authenticates requests: the facade implements it for Entra ID and Adobe
@@ -211,6 +213,8 @@ impl AuthError {
 }
 
 impl Details {
+    /// The provider's own words (codes, descriptions, ids) are shown without terminal
+    /// controls.
     fn render(&self) -> String {
         let mut text = format!("{}: {}", self.provider, self.message);
         let mut facts = Vec::new();
@@ -218,10 +222,10 @@ impl Details {
             facts.push(format!("status {status}"));
         }
         if let Some(error) = &self.error {
-            facts.push(error.clone());
+            facts.push(printable(error).into_owned());
         }
         if let Some(code) = &self.service_code {
-            facts.push(code.clone());
+            facts.push(printable(code).into_owned());
         }
         if !facts.is_empty() {
             text.push_str(&format!(" ({})", facts.join(", ")));
@@ -229,7 +233,7 @@ impl Details {
         if let Some(description) = &self.description {
             text.push_str(&format!(
                 ": {}",
-                description.lines().next().unwrap_or_default()
+                printable(description.lines().next().unwrap_or_default())
             ));
         }
         for (label, value) in [
@@ -238,7 +242,7 @@ impl Details {
             ("x-debug-id", &self.debug_id),
         ] {
             if let Some(value) = value {
-                text.push_str(&format!("; {label} {value}"));
+                text.push_str(&format!("; {label} {}", printable(value)));
             }
         }
         text

@@ -4,6 +4,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::AuthError;
+use crate::security::printable;
 
 /// What the pipeline knows about a call: enough to report it and to quote to the service's
 /// support.
@@ -24,7 +25,7 @@ impl fmt::Display for CallDetails {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.operation)?;
         if let Some(id) = &self.request_id {
-            write!(f, ", request id {id}")?;
+            write!(f, ", request id {}", printable(id))?;
         }
         if let Some(id) = &self.client_request_id {
             write!(f, ", client request id {id}")?;
@@ -74,12 +75,17 @@ impl ServiceError {
 
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The code and message are the service's words: shown without terminal controls.
         write!(f, "service answered {}", self.status)?;
         if let Some(code) = &self.code {
-            write!(f, " {code}")?;
+            write!(f, " {}", printable(code))?;
         }
         if let Some(message) = &self.message {
-            write!(f, ": {}", message.lines().next().unwrap_or_default())?;
+            write!(
+                f,
+                ": {}",
+                printable(message.lines().next().unwrap_or_default())
+            )?;
         }
         write!(f, " ({})", self.details)
     }
@@ -112,11 +118,13 @@ pub enum Error {
         /// The API's status line, when it arrived before the body failed.
         status: Option<u16>,
     },
-    /// An attempt or the whole operation ran out of time (see `Timeouts`).
+    /// An attempt or the whole operation ran out of time (see `Timeouts`): sending, reading
+    /// the answer, waiting for credentials or for the client-side rate limit. `source` is
+    /// reqwest's error when the time ran out on the wire.
     #[error("timed out ({details}){}", sent_note(*may_have_reached_server, *status))]
     Timeout {
         #[source]
-        source: reqwest::Error,
+        source: Option<reqwest::Error>,
         details: Box<CallDetails>,
         may_have_reached_server: bool,
         /// The API's status line, when it arrived before the body timed out.
@@ -131,6 +139,23 @@ pub enum Error {
         status: u16,
         details: Box<CallDetails>,
     },
+    /// The answer came from another URL than the one requested: the HTTP client followed a
+    /// redirect, which auditkit never does (see `transport`). It is not taken as the API's
+    /// answer; the request did reach the configured server, which answered with a redirect.
+    #[error("refused the answer: {message} ({details})")]
+    Redirected {
+        message: String,
+        details: Box<CallDetails>,
+    },
+    /// A listing stopped before its end: the service handed out an `@odata.nextLink` that was
+    /// already followed (following it would loop forever), or the caller's page limit was
+    /// reached. The pages before were delivered; `next_link` is the link not followed.
+    #[error("listing stopped after {pages} pages: {reason}")]
+    ListingStopped {
+        reason: ListingStop,
+        pages: u64,
+        next_link: Option<String>,
+    },
     /// The service answered with an error status.
     #[error("{0}")]
     Service(Box<ServiceError>),
@@ -143,6 +168,27 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
         details: Box<CallDetails>,
     },
+}
+
+/// Why a listing stopped early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListingStop {
+    /// The service sent a `@odata.nextLink` this listing had already followed.
+    RepeatedLink,
+    /// The page limit the caller set was reached while more pages were announced.
+    PageLimit(u64),
+}
+
+impl fmt::Display for ListingStop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListingStop::RepeatedLink => {
+                f.write_str("the service repeated an @odata.nextLink already followed")
+            }
+            ListingStop::PageLimit(limit) => write!(f, "the page limit of {limit} was reached"),
+        }
+    }
 }
 
 fn sent_note(may_have_reached_server: bool, status: Option<u16>) -> String {
@@ -203,6 +249,7 @@ impl Error {
             Error::Transport { details, .. }
             | Error::Timeout { details, .. }
             | Error::ResponseTooLarge { details, .. }
+            | Error::Redirected { details, .. }
             | Error::Decode { details, .. } => Some(details),
             _ => None,
         }
@@ -256,7 +303,10 @@ impl Error {
                 may_have_reached_server,
                 ..
             } => *may_have_reached_server,
-            Error::Service(_) | Error::Decode { .. } | Error::ResponseTooLarge { .. } => true,
+            Error::Service(_)
+            | Error::Decode { .. }
+            | Error::ResponseTooLarge { .. }
+            | Error::Redirected { .. } => true,
             _ => false,
         }
     }
@@ -289,7 +339,7 @@ impl Error {
         let source = source.without_url();
         if source.is_timeout() {
             Error::Timeout {
-                source,
+                source: Some(source),
                 details,
                 may_have_reached_server,
                 status,
@@ -309,7 +359,7 @@ impl Error {
 fn body_limit(error: &reqwest::Error) -> Option<usize> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
     while let Some(current) = source {
-        if let Some(limit) = current.downcast_ref::<crate::pipeline::BodyLimitExceeded>() {
+        if let Some(limit) = current.downcast_ref::<crate::body::BodyLimitExceeded>() {
             return Some(limit.0);
         }
         source = current.source();

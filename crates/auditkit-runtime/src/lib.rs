@@ -8,6 +8,7 @@
 //! `exec` can only return `reqwest::Result`, so the pipeline writes what happened to a
 //! per-call [`CallRecord`]; the facade reads it to build its typed [`Error`].
 
+mod body;
 mod clock;
 mod credential;
 mod error;
@@ -15,10 +16,12 @@ mod pipeline;
 mod retry;
 mod retry_after;
 pub mod security;
+pub mod transport;
 
 pub use clock::{Clock, ManualClock, Sleeper, SystemClock, TokioSleeper};
 pub use credential::{AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders};
-pub use error::{CallDetails, Error, ServiceError};
+pub use error::{CallDetails, Error, ListingStop, ServiceError};
 pub use pipeline::{CallRecord, CallReport, DEFAULT_MAX_RESPONSE_BYTES, Pipeline, PipelineBuilder};
 pub use retry::{RateLimit, RetryBudget, RetryPolicy, Timeouts};
 pub use retry_after::retry_after;
+pub use transport::{http_client, http_client_builder};

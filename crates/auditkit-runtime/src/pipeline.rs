@@ -13,16 +13,21 @@ use crate::{
     CallDetails, Clock, Credential, CredentialHeaders, Error, Sleeper, SystemClock, TokioSleeper,
 };
 
-const DEFAULT_USER_AGENT: &str = concat!("auditkit/", env!("CARGO_PKG_VERSION"));
-
 /// The request path of one client: authentication headers, ids, tracing, and (with the
 /// reliability work) retries and timeouts. Cheap to clone; clones share configuration.
 #[derive(Clone, Default)]
 pub struct Pipeline {
     config: Arc<Config>,
-    retry: Option<Arc<RetryPolicy>>,
+    retry: Option<Arc<RetryOverride>>,
     timeouts: Option<Timeouts>,
     call: Option<Arc<CallRecord>>,
+}
+
+/// A retry policy given for some calls ([`Pipeline::with_retry`]), with the jitter it asks
+/// for: its own seeded generator when it has a seed, the client's otherwise.
+struct RetryOverride {
+    policy: RetryPolicy,
+    jitter: Option<Mutex<fastrand::Rng>>,
 }
 
 struct Config {
@@ -44,18 +49,6 @@ struct Config {
 
 /// Answers are JSON pages of at most a few megabytes; past this the body is cut off.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
-
-/// The answer was larger than the cap (found among a body error's sources).
-#[derive(Debug)]
-pub(crate) struct BodyLimitExceeded(pub(crate) usize);
-
-impl fmt::Display for BodyLimitExceeded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the answer exceeded {} bytes", self.0)
-    }
-}
-
-impl std::error::Error for BodyLimitExceeded {}
 
 impl Default for Config {
     fn default() -> Self {
@@ -133,8 +126,8 @@ impl PipelineBuilder {
 
     /// Appended to `auditkit/<version>` in `User-Agent` (e.g. an application's own name).
     pub fn user_agent_suffix(mut self, suffix: &str) -> Result<Self, Error> {
-        let value =
-            HeaderValue::from_str(&format!("{DEFAULT_USER_AGENT} {suffix}")).map_err(|_| {
+        let value = HeaderValue::from_str(&format!("{} {suffix}", crate::transport::USER_AGENT))
+            .map_err(|_| {
                 Error::InvalidRequest(format!(
                     "user agent suffix {suffix:?} is not a valid header value"
                 ))
@@ -287,10 +280,14 @@ impl Pipeline {
         )
     }
 
-    /// A copy with another retry policy (the budget stays shared).
+    /// A copy with another retry policy (the budget stays shared). A policy with a
+    /// [`RetryPolicy::jitter_seed`] gets its own generator from that seed.
     pub fn with_retry(&self, policy: RetryPolicy) -> Self {
+        let jitter = policy
+            .seed()
+            .map(|seed| Mutex::new(fastrand::Rng::with_seed(seed)));
         Self {
-            retry: Some(Arc::new(policy)),
+            retry: Some(Arc::new(RetryOverride { policy, jitter })),
             ..self.clone()
         }
     }
@@ -304,7 +301,19 @@ impl Pipeline {
     }
 
     pub fn retry_policy(&self) -> &RetryPolicy {
-        self.retry.as_deref().unwrap_or(&self.config.retry)
+        self.retry
+            .as_deref()
+            .map_or(&self.config.retry, |retry| &retry.policy)
+    }
+
+    /// A number in [0, 1) from the jitter generator of the policy in force.
+    fn jitter(&self) -> f64 {
+        let generator = self
+            .retry
+            .as_deref()
+            .and_then(|retry| retry.jitter.as_ref())
+            .unwrap_or(&self.config.jitter);
+        generator.lock().unwrap_or_else(|p| p.into_inner()).f64()
     }
 
     pub fn timeout_settings(&self) -> Timeouts {
@@ -331,7 +340,7 @@ impl Pipeline {
             self.config
                 .user_agent
                 .clone()
-                .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_USER_AGENT)),
+                .unwrap_or_else(|| HeaderValue::from_static(crate::transport::USER_AGENT)),
         );
         let client_request_id = self.config.client_request_id.as_ref().map(|name| {
             // A correlation id, not a secret: the thread-local generator spares every call a
@@ -377,7 +386,9 @@ impl Pipeline {
         });
         span.in_scope(|| match &outcome {
             Ok(response) => tracing::debug!(status = response.status().as_u16(), "answered"),
-            Err(error) => tracing::debug!(error = %error, "not answered"),
+            Err(error) => {
+                tracing::debug!(error = %crate::transport::describe(error), "not answered")
+            }
         });
         outcome
     }
@@ -414,7 +425,14 @@ impl Pipeline {
                 .as_ref()
                 .filter(|limit| limit.applies_to(&method))
             {
-                let wait = limit.reserve(clock.now());
+                let left = deadline.saturating_duration_since(clock.now());
+                let Some(wait) = limit.reserve_within(clock.now(), left) else {
+                    return Err(self.out_of_time(
+                        client,
+                        attempt,
+                        "the client-side rate limit would wait past the operation timeout",
+                    ));
+                };
                 if !wait.is_zero() {
                     tracing::debug!(
                         wait_ms = wait.as_millis() as u64,
@@ -428,24 +446,38 @@ impl Pipeline {
                     .headers_mut()
                     .insert("retry-attempt", HeaderValue::from(attempt - 1));
             }
-            let remaining = deadline.saturating_duration_since(clock.now());
-            *pending.timeout_mut() = Some(
-                timeouts
-                    .attempt
-                    .min(remaining)
-                    .max(std::time::Duration::from_millis(1)),
-            );
 
+            // The token fetch is part of the operation: a hung token endpoint cannot outlast
+            // the caller's deadline.
             let used = match &credential {
-                Some(credential) => match credential.headers().await {
-                    Ok(headers) => {
-                        apply(&mut pending, &headers);
-                        Some(headers)
+                Some(credential) => {
+                    let left = deadline.saturating_duration_since(clock.now());
+                    match tokio::time::timeout(left, credential.headers()).await {
+                        Ok(Ok(headers)) => {
+                            apply(&mut pending, &headers);
+                            Some(headers)
+                        }
+                        Ok(Err(error)) => return Err(self.refuse(client, Error::from(error))),
+                        Err(_) => {
+                            return Err(self.out_of_time(
+                                client,
+                                attempt,
+                                "credentials were not obtained within the operation timeout",
+                            ));
+                        }
                     }
-                    Err(error) => return Err(self.refuse(client, Error::from(error))),
-                },
+                }
                 None => None,
             };
+            let remaining = deadline.saturating_duration_since(clock.now());
+            if remaining.is_zero() {
+                return Err(self.out_of_time(
+                    client,
+                    attempt,
+                    "the operation timeout passed before the request could be sent",
+                ));
+            }
+            *pending.timeout_mut() = Some(timeouts.attempt.min(remaining));
             let outcome = self.send(client, pending).await;
 
             if let (Ok(response), Some(credential), Some(used)) = (&outcome, &credential, &used)
@@ -503,13 +535,7 @@ impl Pipeline {
             let throttled = outcome
                 .as_ref()
                 .is_ok_and(|r| matches!(r.status().as_u16(), 429 | 503));
-            let random = self
-                .config
-                .jitter
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .f64();
-            let backoff = policy.backoff(attempt + 1, throttled, random);
+            let backoff = policy.backoff(attempt + 1, throttled, self.jitter());
             let wait = hint.map_or(backoff, |hint| hint.max(backoff));
             if clock.now() + wait >= deadline {
                 give_up("the operation timeout leaves no time for another attempt");
@@ -532,7 +558,17 @@ impl Pipeline {
             // The status of an earlier attempt says nothing about this one.
             report.status = None;
         });
+        let requested = request.url().clone();
         let response = client.execute(request).await?;
+        if let Some(why) = crate::transport::followed_redirect(&requested, &response) {
+            return Err(self.refuse(
+                client,
+                Error::Redirected {
+                    message: why,
+                    details: Box::new(self.details()),
+                },
+            ));
+        }
         let request_id = self
             .config
             .request_id_headers
@@ -550,7 +586,32 @@ impl Pipeline {
             };
             report.request_id = request_id;
         });
-        Ok(self.limit_body(response))
+        Ok(self.guard_body(response))
+    }
+
+    /// The error for an operation whose time ran out outside an attempt (waiting for the
+    /// rate limit or for credentials); attempts before this one may have reached the server.
+    fn out_of_time(
+        &self,
+        client: &reqwest::Client,
+        attempt: u32,
+        why: &'static str,
+    ) -> reqwest::Error {
+        tracing::debug!(reason = why, "operation timed out");
+        let error = Error::Timeout {
+            source: None,
+            details: Box::new(self.details()),
+            may_have_reached_server: attempt > 1,
+            status: None,
+        };
+        self.refuse(client, error)
+    }
+
+    fn details(&self) -> CallDetails {
+        self.call
+            .as_ref()
+            .map(|record| record.details())
+            .unwrap_or_default()
     }
 
     /// Records why nothing was sent and returns the stand-in error the generated client
@@ -568,32 +629,13 @@ impl Pipeline {
             .expect_err("an unparseable URL never builds")
     }
 
-    /// Cuts the body off past the configured cap, so a huge or endless answer cannot exhaust
-    /// memory; reading it then fails with [`BodyLimitExceeded`] among the error's sources.
-    fn limit_body(&self, response: Response) -> Response {
-        let limit = self.config.max_response_bytes;
-        // hyper never yields more than a declared Content-Length, so such a body needs no
-        // wrapper (which costs a round trip through `http::Response` on every call).
-        if response
-            .content_length()
-            .is_some_and(|length| length <= limit as u64)
-        {
-            return response;
-        }
+    /// Puts the answer's body behind the size cap and the BOM removal ([`crate::body`]).
+    fn guard_body(&self, response: Response) -> Response {
         let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-        use http_body_util::BodyExt;
-        let limited = http_body_util::Limited::new(body, limit).map_err(
-            move |err| -> Box<dyn std::error::Error + Send + Sync> {
-                if err.is::<http_body_util::LengthLimitError>() {
-                    Box::new(BodyLimitExceeded(limit))
-                } else {
-                    err
-                }
-            },
-        );
+        let guarded = crate::body::Guarded::new(body, self.config.max_response_bytes);
         Response::from(http::Response::from_parts(
             parts,
-            reqwest::Body::wrap(limited),
+            reqwest::Body::wrap(guarded),
         ))
     }
 

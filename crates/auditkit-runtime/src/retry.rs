@@ -319,15 +319,26 @@ impl RateLimit {
     }
 
     /// Takes a slot and says how long to wait for it (GCRA).
+    #[cfg(test)]
     pub(crate) fn reserve(&self, now: Instant) -> Duration {
+        self.reserve_within(now, Duration::MAX)
+            .unwrap_or(Duration::MAX)
+    }
+
+    /// Takes a slot if it is free within `most` and says how long to wait for it; takes none
+    /// (`None`) when the wait would be longer, so a call that gives up costs no slot.
+    pub(crate) fn reserve_within(&self, now: Instant, most: Duration) -> Option<Duration> {
         let mut next_free = self.next_free.lock().unwrap_or_else(|p| p.into_inner());
         let interval = self.interval();
         let burst = self.per.saturating_sub(interval);
         let theoretical = next_free.map_or(now, |t| t.max(now));
         let earliest = theoretical.checked_sub(burst).unwrap_or(now);
         let wait = earliest.saturating_duration_since(now);
+        if wait > most {
+            return None;
+        }
         *next_free = Some(theoretical + interval);
-        wait
+        Some(wait)
     }
 }
 

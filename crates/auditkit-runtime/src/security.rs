@@ -43,6 +43,79 @@ pub fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
+/// A URL as it may be shown in logs, errors and `Debug`: user-info and query values replaced
+/// by `***` (query names kept, for diagnosis), the fragment dropped. A URL can carry a
+/// password (`https://user:pass@host`), and a query carries `$filter` values (user names,
+/// IP addresses) or a managed identity's parameters.
+pub fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_fragment(None);
+    if !shown.username().is_empty() {
+        let _ = shown.set_username("***");
+    }
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    let names: Vec<String> = url
+        .query_pairs()
+        .map(|(name, _)| name.into_owned())
+        .collect();
+    if names.is_empty() {
+        shown.set_query(None);
+    } else {
+        let query: Vec<String> = names.iter().map(|name| format!("{name}=***")).collect();
+        shown.set_query(Some(&query.join("&")));
+    }
+    shown.to_string()
+}
+
+/// [`redact`] for a URL held as text; text that is not a URL is not shown at all.
+pub fn redact_text(text: &str) -> String {
+    Url::parse(text).map_or_else(|_| "<not a url>".to_owned(), |url| redact(&url))
+}
+
+/// `text` (a service's message, an id it chose) safe to show on a terminal or in a log line:
+/// control characters (C0, C1, DEL: the stuff of ANSI escape sequences) and Unicode
+/// bidirectional controls (which reorder what a reader sees) become U+FFFD.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| if unsafe_char(c) { '\u{FFFD}' } else { c })
+            .collect(),
+    )
+}
+
+/// Checks that `value` (an id, a tenant) is exactly one path segment, so that it names one
+/// resource: not empty, not `.` or `..` (URL parsing turns those into "this" and "the parent"
+/// directory, even percent-encoded), without `/` or `\` (which a URL parser or a server
+/// splits on), without control characters. `what` names the value in the message.
+pub fn check_path_segment(what: &str, value: &str) -> Result<(), crate::Error> {
+    let refuse = |why: &str| {
+        Err(crate::Error::InvalidRequest(format!(
+            "{what} {:?} {why}; it must be one path segment",
+            value.escape_debug().to_string()
+        )))
+    };
+    if value.trim().is_empty() {
+        return refuse("is empty");
+    }
+    if value == "." || value == ".." {
+        return refuse("would address another resource");
+    }
+    if value.contains(['/', '\\']) {
+        return refuse("contains a path separator");
+    }
+    if value.chars().any(char::is_control) {
+        return refuse("contains a control character");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +143,54 @@ mod tests {
         );
         assert!(check_transport(&url("http://10.0.0.5:8080/"), true).is_ok());
         assert!(check_transport(&url("ftp://example.com/"), true).is_err());
+    }
+
+    #[test]
+    fn redaction_hides_user_info_and_query_values() {
+        assert_eq!(
+            redact(&url(
+                "https://user:hunter2@ims.example:8443/ims/token?client_secret=s&scope=x#frag"
+            )),
+            "https://***:***@ims.example:8443/ims/token?client_secret=***&scope=***"
+        );
+        assert_eq!(
+            redact(&url(
+                "http://127.0.0.1:9/v1.0/deviceManagement/auditEvents?$filter=actor/userPrincipalName%20eq%20'ann'"
+            )),
+            "http://127.0.0.1:9/v1.0/deviceManagement/auditEvents?$filter=***"
+        );
+        assert_eq!(
+            redact(&url("https://graph.microsoft.com/v1.0")),
+            "https://graph.microsoft.com/v1.0"
+        );
+        assert_eq!(redact_text("https://a:b@h/"), "https://***:***@h/");
+        assert_eq!(redact_text("not a url with secret"), "<not a url>");
+    }
+
+    #[test]
+    fn printable_text_has_no_terminal_controls() {
+        assert_eq!(printable("plain text, é"), "plain text, é");
+        assert_eq!(
+            printable("\u{1b}[31mred\u{7}\r\n\u{9b}x\u{202e}cba\u{7f}"),
+            "\u{FFFD}[31mred\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}x\u{FFFD}cba\u{FFFD}"
+        );
+    }
+
+    #[test]
+    fn a_path_segment_names_one_resource() {
+        for good in [
+            "8c1b2a3e-0000-4000-8000-000000000000",
+            "a b",
+            "50%",
+            "x.y",
+            "...",
+            "Bob's Apps",
+        ] {
+            assert!(check_path_segment("id", good).is_ok(), "{good}");
+        }
+        for bad in ["", " ", ".", "..", "../x", "a/b", "..\\x", "a\nb", "\u{7}"] {
+            assert!(check_path_segment("id", bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

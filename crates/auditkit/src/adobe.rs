@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use auditkit_runtime::security::redact;
 use auditkit_runtime::{CallRecord, Error, Pipeline};
 use reqwest::Url;
 use reqwest::header::HeaderName;
@@ -26,7 +27,7 @@ pub struct AdobeClient {
 impl fmt::Debug for AdobeClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdobeClient")
-            .field("base_url", &self.base_url.as_str())
+            .field("base_url", &redact(&self.base_url))
             .field("pipeline", &self.pipeline)
             .finish()
     }
@@ -45,7 +46,7 @@ pub struct AdobeClientBuilder {
 impl fmt::Debug for AdobeClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdobeClientBuilder")
-            .field("base_url", &self.base_url.as_ref().map(Url::as_str))
+            .field("base_url", &self.base_url.as_ref().map(redact))
             .field("credential", &self.credential)
             .finish_non_exhaustive()
     }

@@ -4,11 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use auditkit_graph::types::{AuditEventCollectionResponse, ODataError, StringCollectionResponse};
+use auditkit_runtime::security::redact;
 use auditkit_runtime::security::{origin, same_origin};
-use auditkit_runtime::{CallRecord, Error, Pipeline};
+use auditkit_runtime::{CallRecord, Error, ListingStop, Pipeline};
 use reqwest::Url;
 use reqwest::header::HeaderName;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::hash::{BuildHasher, RandomState};
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -47,12 +49,13 @@ pub struct GraphClient {
     base_url: Url,
     http: reqwest::Client,
     pipeline: Pipeline,
+    max_pages: Option<u64>,
 }
 
 impl fmt::Debug for GraphClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GraphClient")
-            .field("base_url", &self.base_url.as_str())
+            .field("base_url", &redact(&self.base_url))
             .field("pipeline", &self.pipeline)
             .finish()
     }
@@ -66,6 +69,7 @@ pub struct GraphClientBuilder {
     cloud: GraphCloud,
     version: GraphVersion,
     base_url: Option<Url>,
+    max_pages: Option<u64>,
     common: Common,
 }
 
@@ -75,7 +79,7 @@ impl fmt::Debug for GraphClientBuilder {
             .field("credential", &self.credential)
             .field("cloud", &self.cloud)
             .field("version", &self.version)
-            .field("base_url", &self.base_url.as_ref().map(Url::as_str))
+            .field("base_url", &self.base_url.as_ref().map(redact))
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +106,14 @@ impl GraphClientBuilder {
     /// [`GraphClientBuilder::allow_insecure_http`].
     pub fn base_url(mut self, url: Url) -> Self {
         self.base_url = Some(url);
+        self
+    }
+
+    /// The most pages one listing follows; past it the stream ends with
+    /// [`Error::ListingStopped`] carrying the next link. No limit by default (a repeated
+    /// `@odata.nextLink` always stops a listing).
+    pub fn max_pages(mut self, pages: u64) -> Self {
+        self.max_pages = Some(pages);
         self
     }
 
@@ -136,6 +148,7 @@ impl GraphClientBuilder {
             base_url,
             http,
             pipeline,
+            max_pages: self.max_pages,
         })
     }
 }
@@ -163,6 +176,15 @@ impl GraphClient {
     pub fn with_timeouts(&self, timeouts: auditkit_runtime::Timeouts) -> Self {
         Self {
             pipeline: self.pipeline.with_timeouts(timeouts),
+            ..self.clone()
+        }
+    }
+
+    /// This client with a page limit for the listings made through the copy (see
+    /// [`GraphClientBuilder::max_pages`]).
+    pub fn with_max_pages(&self, pages: u64) -> Self {
+        Self {
+            max_pages: Some(pages),
             ..self.clone()
         }
     }
@@ -350,8 +372,16 @@ pub struct AuditEvents<'a> {
     client: &'a GraphClient,
 }
 
+/// An event id names exactly one event: it must be one path segment (not empty, not `.` or
+/// `..`, without `/` or `\`), or `GET ../x` would read another resource with the bearer token.
+fn event_id(id: &str) -> Result<&str, Error> {
+    auditkit_runtime::security::check_path_segment("audit event id", id).map(|()| id)
+}
+
 impl AuditEvents<'_> {
+    /// The event with this id. Refused before sending when the id is not one path segment.
     pub async fn get(&self, id: &str) -> Result<AuditEvent, Error> {
+        let id = event_id(id)?;
         let (api, record) = self.client.call();
         let result = api
             .device_management_get_audit_events()
@@ -375,6 +405,7 @@ impl AuditEvents<'_> {
     /// Updates the properties set in `patch`. Returns the updated event, or `None` when the
     /// service answered 204 No Content (it may, although Microsoft documents 200).
     pub async fn update(&self, id: &str, patch: &AuditEvent) -> Result<Option<AuditEvent>, Error> {
+        let id = event_id(id)?;
         let (api, record) = self.client.call();
         let result = api
             .device_management_update_audit_events()
@@ -394,6 +425,7 @@ impl AuditEvents<'_> {
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), Error> {
+        let id = event_id(id)?;
         let (api, record) = self.client.call();
         let result = api
             .device_management_delete_audit_events()
@@ -477,10 +509,23 @@ impl AuditEvents<'_> {
 
     /// Every activity type of `category`, following `@odata.nextLink`. The category is plain
     /// text (`Bob's Apps`): its quotes are doubled into an OData literal here.
+    ///
+    /// The category travels inside the URL path, so one with a backslash (which URL parsing
+    /// turns into a path separator) or a control character is refused before sending.
     pub fn activity_types(&self, category: &str) -> BoxStream<'static, Result<String, Error>> {
         let client = self.client.clone();
         let literal = category.replace('\'', "''");
+        let unsendable = category.contains('\\') || category.chars().any(char::is_control);
+        let refusal = unsendable.then(|| {
+            Error::InvalidRequest(format!(
+                "category {:?} cannot travel in a URL path (a backslash or a control character)",
+                category.escape_debug().to_string()
+            ))
+        });
         let first = Box::pin(async move {
+            if let Some(refusal) = refusal {
+                return Err(refusal);
+            }
             let (api, record) = client.call();
             let result = api
                 .device_management_audit_events_get_audit_activity_types()
@@ -585,6 +630,9 @@ pub struct Watermark {
 type PageFuture<T> = futures::future::BoxFuture<'static, Result<Page<T>, Error>>;
 
 /// Walks `@odata.nextLink` from a first page; ends after the last page or the first error.
+/// A link this walk already followed ends it with [`Error::ListingStopped`] instead of
+/// looping, and so does the client's page limit. Only a hash of each link is kept (eight
+/// bytes a page), keyed per process so a service cannot craft collisions.
 fn walk<T>(
     client: GraphClient,
     first: PageFuture<T>,
@@ -597,17 +645,49 @@ where
         Link(String),
         Done,
     }
-    futures::stream::unfold((client, Next::First(first)), |(client, next)| async move {
-        let page = match next {
+    struct Walk<T> {
+        client: GraphClient,
+        next: Next<T>,
+        pages: u64,
+        followed: HashSet<u64>,
+        hasher: RandomState,
+    }
+    let start = Walk {
+        client,
+        next: Next::First(first),
+        pages: 0,
+        followed: HashSet::new(),
+        hasher: RandomState::new(),
+    };
+    futures::stream::unfold(start, |mut walk| async move {
+        let page = match std::mem::replace(&mut walk.next, Next::Done) {
             Next::First(first) => first.await,
-            Next::Link(link) => client.next_page_of::<T>(&link).await,
+            Next::Link(link) => {
+                let stop = |reason| Error::ListingStopped {
+                    reason,
+                    pages: walk.pages,
+                    next_link: Some(link.clone()),
+                };
+                if walk
+                    .client
+                    .max_pages
+                    .is_some_and(|limit| walk.pages >= limit)
+                {
+                    let limit = walk.client.max_pages.unwrap_or_default();
+                    return Some((Err(stop(ListingStop::PageLimit(limit))), walk));
+                }
+                if !walk.followed.insert(walk.hasher.hash_one(&link)) {
+                    return Some((Err(stop(ListingStop::RepeatedLink)), walk));
+                }
+                walk.client.next_page_of::<T>(&link).await
+            }
             Next::Done => return None,
         };
-        let next = match &page {
-            Ok(page) => page.next_link.clone().map_or(Next::Done, Next::Link),
-            Err(_) => Next::Done,
-        };
-        Some((page, (client, next)))
+        if let Ok(page) = &page {
+            walk.pages += 1;
+            walk.next = page.next_link.clone().map_or(Next::Done, Next::Link);
+        }
+        Some((page, walk))
     })
 }
 

@@ -16,13 +16,14 @@ mod options;
 pub mod ship;
 
 pub use adobe::{AdobeClient, AdobeClientBuilder};
+pub use auditkit_runtime::http_client_builder;
 pub use auditkit_runtime::{
-    AuthError, AuthErrorKind, CallDetails, Clock, Error, ManualClock, RateLimit, RetryBudget,
-    RetryPolicy, ServiceError, Sleeper, Timeouts,
+    AuthError, AuthErrorKind, CallDetails, Clock, Error, ListingStop, ManualClock, RateLimit,
+    RetryBudget, RetryPolicy, ServiceError, Sleeper, Timeouts,
 };
 pub use auth::entra::{EntraCredential, GraphCloud};
 pub use auth::ims::{ImsCredential, ImsEnvironment};
-pub use auth::{TokenCache, TokenKey, http_client_builder};
+pub use auth::{TokenCache, TokenKey};
 pub use filter::{Field, Filter, OrderBy};
 pub use graph::{
     AuditEvents, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page, Watermark,

@@ -32,9 +32,7 @@ impl Common {
     pub(crate) fn http(&self) -> Result<reqwest::Client, Error> {
         match &self.http {
             Some(http) => Ok(http.clone()),
-            None => crate::auth::http_client_builder()?.build().map_err(|err| {
-                Error::InvalidRequest(format!("cannot build the http client: {err}"))
-            }),
+            None => auditkit_runtime::http_client(),
         }
     }
 

@@ -14,11 +14,25 @@ use super::{Token, TokenSource};
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// Which token: the same client asking the same authority for the same scope shares one.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct TokenKey {
     pub authority: String,
     pub client_id: String,
     pub scope: String,
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenKey")
+            // The authority is a URL, which may carry a password or a query.
+            .field(
+                "authority",
+                &auditkit_runtime::security::redact_text(&self.authority),
+            )
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// Access tokens by (authority, client, scope). Refreshes a token when less than

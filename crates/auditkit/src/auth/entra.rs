@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use auditkit_runtime::security::redact;
 use auditkit_runtime::{AuthError, AuthErrorKind, BoxFuture, CredentialHeaders};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -137,11 +138,15 @@ impl fmt::Debug for ManagedIdentity {
         match self {
             ManagedIdentity::Imds(url) => f
                 .debug_struct("ManagedIdentity")
-                .field("imds", &url.as_ref().map_or(IMDS_ENDPOINT, Url::as_str))
+                .field(
+                    "imds",
+                    &url.as_ref()
+                        .map_or_else(|| IMDS_ENDPOINT.to_owned(), redact),
+                )
                 .finish(),
             ManagedIdentity::AppService { endpoint, .. } => f
                 .debug_struct("ManagedIdentity")
-                .field("app_service", &endpoint.as_str())
+                .field("app_service", &redact(endpoint))
                 .field("identity_header", &"<redacted>")
                 .finish(),
         }
@@ -285,6 +290,31 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
             .any(|window| window == needle)
 }
 
+/// A tenant as Entra ID names one in a token URL: a directory id (GUID), a domain name or a
+/// well-known name such as `organizations` — letters, digits and hyphens in dot-separated
+/// labels of 1 to 63 characters, none starting or ending with a hyphen. This is also exactly
+/// one path segment, so it cannot address another endpoint.
+fn check_tenant(tenant: &str) -> Result<(), crate::Error> {
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if tenant.is_empty() {
+        return Err(configuration("entra id tenant is empty"));
+    }
+    if tenant.len() > 253 || !tenant.split('.').all(label_ok) {
+        return Err(configuration(format!(
+            "entra id tenant {:?} is not a directory id (GUID), a domain name or a well-known name such as organizations",
+            tenant.escape_debug().to_string()
+        )));
+    }
+    Ok(())
+}
+
 /// A configuration problem found before anything was sent.
 fn configuration(message: impl Into<String>) -> crate::Error {
     crate::Error::from(AuthError::new(
@@ -315,10 +345,7 @@ impl fmt::Debug for EntraCredential {
             .field("tenant", &self.tenant)
             .field("client_id", &self.client_id)
             .field("method", &self.method)
-            .field(
-                "authority_host",
-                &self.authority_host.as_ref().map(Url::as_str),
-            )
+            .field("authority_host", &self.authority_host.as_ref().map(redact))
             .finish_non_exhaustive()
     }
 }
@@ -604,28 +631,33 @@ impl EntraCredential {
         &self.client_id
     }
 
-    /// The token endpoint this credential uses in `cloud`.
+    /// The token endpoint this credential uses in `cloud`: `{authority}/{tenant}/oauth2/v2.0/token`.
+    /// The tenant must be a directory id (GUID), a domain name (`contoso.onmicrosoft.com`) or
+    /// a well-known name (`organizations`): anything else, a URL above all, could move the
+    /// token request (and the secret) to another host or path, and is refused.
     pub fn token_url(&self, cloud: GraphCloud) -> Result<Url, crate::Error> {
-        let mut host = match &self.authority_host {
+        let authority = match &self.authority_host {
             Some(host) => host.clone(),
             None => Url::parse(&format!("https://{}/", cloud.login_host()))
                 .map_err(|err| crate::Error::InvalidRequest(format!("bad login host: {err}")))?,
         };
-        // `https://host/prefix` is a directory: joining must not drop `prefix`.
-        if !host.path().ends_with('/') {
-            let path = format!("{}/", host.path());
-            host.set_path(&path);
+        let tenant = self.tenant.trim();
+        check_tenant(tenant)?;
+        let mut url = authority.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        url.path_segments_mut()
+            .map_err(|()| configuration("the authority host cannot take a path"))?
+            // `https://host/prefix/` and `https://host/prefix` both keep `prefix`.
+            .pop_if_empty()
+            .extend([tenant, "oauth2", "v2.0", "token"]);
+        if url.origin() != authority.origin() {
+            return Err(configuration(format!(
+                "the token url left the authority {}",
+                auditkit_runtime::security::origin(&authority)
+            )));
         }
-        host.join(&format!(
-            "{}/oauth2/v2.0/token",
-            self.tenant.trim_matches('/')
-        ))
-        .map_err(|err| {
-            crate::Error::InvalidRequest(format!(
-                "tenant {:?} does not fit in a URL: {err}",
-                self.tenant
-            ))
-        })
+        Ok(url)
     }
 
     /// Binds the credential to a cloud: the token source plus the shared cache.
@@ -651,11 +683,6 @@ impl EntraCredential {
                 Arc::new(source),
                 cache,
                 CredentialHeaders::new(),
-            ));
-        }
-        if self.tenant.trim().is_empty() {
-            return Err(crate::Error::InvalidRequest(
-                "entra id tenant is empty".into(),
             ));
         }
         if self.client_id.trim().is_empty() {
@@ -695,7 +722,7 @@ struct EntraSource {
 impl fmt::Debug for EntraSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EntraSource")
-            .field("token_url", &self.token_url.as_str())
+            .field("token_url", &redact(&self.token_url))
             .field("scope", &self.scope)
             .field("client_id", &self.client_id)
             .field("method", &self.method)
@@ -1079,7 +1106,7 @@ mod tests {
     /// `reqwest::Client::new()` panics here: the crate enables reqwest's `rustls-no-provider`
     /// and installs no process-wide provider, so tests use the facade's own builder.
     fn http() -> reqwest::Client {
-        crate::auth::http_client_builder().unwrap().build().unwrap()
+        crate::http_client_builder().unwrap().build().unwrap()
     }
 
     async fn server() -> MockServer {
@@ -1926,5 +1953,60 @@ mod tests {
         loopback
             .bind(GraphCloud::Global, &http, TokenCache::new())
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_tenant_is_a_name_never_a_url_or_a_path() {
+        let server = token_server(good_answer()).await;
+        for tenant in [
+            "https://evil.example",
+            "//evil.example",
+            "evil.example/x",
+            "..",
+            "../organizations",
+            "a\\b",
+            "contoso?x=1",
+            "contoso#x",
+            "%2e%2e",
+            "con toso",
+            "-contoso",
+            "",
+        ] {
+            let credential = EntraCredential::client_secret(tenant, CLIENT, SECRET)
+                .authority_host(host(&server));
+            let err = auth_error(fetch(&credential).await.unwrap_err());
+            assert_eq!(err.kind(), AuthErrorKind::Configuration, "{tenant:?}");
+            assert!(!err.to_string().contains(SECRET));
+        }
+        assert!(
+            server.received_requests().await.unwrap().is_empty(),
+            "no token request left for a refused tenant"
+        );
+
+        for tenant in [
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "contoso.onmicrosoft.com",
+            "organizations",
+            "xn--bcher-kva.example",
+        ] {
+            let url = EntraCredential::client_secret(tenant, CLIENT, SECRET)
+                .token_url(GraphCloud::UsGov)
+                .unwrap();
+            assert_eq!(
+                url.as_str(),
+                format!("https://login.microsoftonline.us/{tenant}/oauth2/v2.0/token")
+            );
+        }
+        // An authority with a path prefix keeps it, with or without a trailing slash.
+        for authority in ["http://127.0.0.1:9/prefix", "http://127.0.0.1:9/prefix/"] {
+            let url = EntraCredential::client_secret(TENANT, CLIENT, SECRET)
+                .authority_host(Url::parse(authority).unwrap())
+                .token_url(GraphCloud::Global)
+                .unwrap();
+            assert_eq!(
+                url.as_str(),
+                "http://127.0.0.1:9/prefix/contoso/oauth2/v2.0/token"
+            );
+        }
     }
 }

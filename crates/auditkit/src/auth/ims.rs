@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use auditkit_runtime::security::redact;
 use auditkit_runtime::{AuthError, AuthErrorKind, BoxFuture, CredentialHeaders};
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -18,7 +19,7 @@ use super::{
 const PROVIDER: &str = "adobe ims";
 
 /// Which IMS issues the tokens.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ImsEnvironment {
     #[default]
@@ -26,6 +27,17 @@ pub enum ImsEnvironment {
     Stage,
     /// Another IMS host: an emulator or a test server.
     Custom(Url),
+}
+
+impl fmt::Debug for ImsEnvironment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImsEnvironment::Production => f.write_str("Production"),
+            ImsEnvironment::Stage => f.write_str("Stage"),
+            // A custom host may carry a password or a query.
+            ImsEnvironment::Custom(url) => f.debug_tuple("Custom").field(&redact(url)).finish(),
+        }
+    }
 }
 
 impl ImsEnvironment {
@@ -335,7 +347,7 @@ struct ImsSource {
 impl fmt::Debug for ImsSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ImsSource")
-            .field("token_url", &self.token_url.as_str())
+            .field("token_url", &redact(&self.token_url))
             .field("client_id", &self.client_id)
             .field("client_secrets", &Redacted(self.secrets.len()))
             .field("method", &self.method)
@@ -863,7 +875,7 @@ mod tests {
 
     /// auditkit's reqwest has no default TLS provider, so `reqwest::Client::new()` panics.
     fn http() -> reqwest::Client {
-        crate::auth::http_client_builder().unwrap().build().unwrap()
+        crate::http_client_builder().unwrap().build().unwrap()
     }
 
     async fn server() -> MockServer {

@@ -138,26 +138,6 @@ impl Credential for CachedBearer {
     }
 }
 
-/// A `reqwest::ClientBuilder` set up the way auditkit needs: rustls with ring (configured on
-/// the client, not as a process-wide default) and the platform's root certificates.
-///
-/// auditkit builds reqwest without a default TLS provider, so `reqwest::Client::new()` panics
-/// in a program that depends on it and enables no other reqwest TLS feature: start from this
-/// builder to bring your own client (proxy, timeouts, extra roots).
-pub fn http_client_builder() -> Result<reqwest::ClientBuilder, crate::Error> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|builder| builder.with_platform_verifier())
-        .map_err(|err| crate::Error::InvalidRequest(format!("cannot set up TLS: {err}")))?
-        .with_no_client_auth();
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("auditkit/", env!("CARGO_PKG_VERSION"))))
-}
-
 /// What a token endpoint answered.
 pub(crate) struct TokenAnswer {
     pub(crate) status: StatusCode,
@@ -175,11 +155,8 @@ pub(crate) async fn post_form(
 ) -> Result<TokenAnswer, AuthError> {
     check_transport(url, allow_insecure_http)
         .map_err(|why| AuthError::new(provider, AuthErrorKind::Insecure, why))?;
-    let request = http
-        .post(url.clone())
-        .form(form)
-        .timeout(TOKEN_REQUEST_TIMEOUT);
-    receive(provider, request).await
+    let request = http.post(url.clone()).form(form);
+    receive(http, provider, request).await
 }
 
 /// GETs a token (managed identity endpoints). Same transport rules as [`post_form`].
@@ -192,16 +169,11 @@ pub(crate) async fn get_token(
 ) -> Result<TokenAnswer, AuthError> {
     check_transport(url, allow_insecure_http)
         .map_err(|why| AuthError::new(provider, AuthErrorKind::Insecure, why))?;
-    receive(
-        provider,
-        http.get(url.clone())
-            .headers(headers)
-            .timeout(TOKEN_REQUEST_TIMEOUT),
-    )
-    .await
+    receive(http, provider, http.get(url.clone()).headers(headers)).await
 }
 
 async fn receive(
+    http: &reqwest::Client,
     provider: &'static str,
     request: reqwest::RequestBuilder,
 ) -> Result<TokenAnswer, AuthError> {
@@ -214,8 +186,29 @@ async fn receive(
         // reqwest's error text can contain the URL; the form body never appears in it.
         AuthError::new(provider, AuthErrorKind::Transport, what).with_source(err.without_url())
     };
-    let mut response = request.send().await.map_err(transport)?;
+    let request = request
+        .timeout(TOKEN_REQUEST_TIMEOUT)
+        .build()
+        .map_err(|err| {
+            AuthError::new(
+                provider,
+                AuthErrorKind::Configuration,
+                "cannot build the token request",
+            )
+            .with_source(err.without_url())
+        })?;
+    let requested = request.url().clone();
+    let mut response = http.execute(request).await.map_err(transport)?;
     let status = response.status();
+    // Only an answer from the token endpoint itself is believed (a client that follows
+    // redirects would have re-sent the secret elsewhere).
+    if let Some(why) = auditkit_runtime::transport::followed_redirect(&requested, &response) {
+        return Err(AuthError::new(
+            provider,
+            AuthErrorKind::InvalidResponse,
+            why,
+        ));
+    }
     let headers = response.headers().clone();
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
@@ -229,17 +222,22 @@ async fn receive(
             .with_status(status.as_u16()));
         }
     }
+    // Some gateways put a byte order mark before the JSON, which serde_json refuses.
+    let body = match body.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => Bytes::copy_from_slice(rest),
+        None => Bytes::from(body),
+    };
     Ok(TokenAnswer {
         status,
         headers,
-        body: Bytes::from(body),
+        body,
     })
 }
 
-/// `Retry-After` in delta-seconds (the form token endpoints use).
+/// How long a token endpoint asked to wait: the runtime's one `Retry-After` reading
+/// (delta-seconds or an HTTP-date).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    auditkit_runtime::retry_after(headers, std::time::SystemTime::now())
 }
 
 /// The kind of a refusal by status: throttling and outages are transient.

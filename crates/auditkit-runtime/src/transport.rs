@@ -1,0 +1,94 @@
+//! The one place that builds auditkit's HTTP client, and the rules every request obeys on
+//! the wire.
+//!
+//! **Redirects are never followed.** A token request that is redirected would re-send the
+//! client secret to wherever the answer points (a 307 keeps the method and the form); a write
+//! that is redirected would deliver the event, the bearer token and the API key there and
+//! report success. Neither audit API redirects its reads, so reads follow none either: a 3xx
+//! comes back to the caller as the answer it is (`Error::Service` with that status). This
+//! also keeps the https and origin rules true for every hop, since there is only one.
+//!
+//! A `reqwest::Client` built elsewhere may follow redirects; auditkit cannot see its policy,
+//! so [`followed_redirect`] checks every answer: an answer from another URL than the one
+//! requested is refused, never taken as the API's (or a token endpoint's) word.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Response, Url};
+
+use crate::security::redact;
+
+/// How long establishing a connection may take (TCP and TLS); an attempt's own timeout
+/// still bounds the whole exchange.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `auditkit/<version>`, sent on every request.
+pub const USER_AGENT: &str = concat!("auditkit/", env!("CARGO_PKG_VERSION"));
+
+/// A `reqwest::ClientBuilder` set up the way auditkit needs: rustls with ring (configured on
+/// the client, not as a process-wide default) and the platform's root certificates, a 10 s
+/// connect timeout, `User-Agent: auditkit/<version>` and **no redirects** (see the module
+/// documentation).
+///
+/// auditkit builds reqwest without a default TLS provider, so `reqwest::Client::new()` panics
+/// in a program that depends on it and enables no other reqwest TLS feature: start from this
+/// builder to bring your own client (proxy, extra roots). Leave its redirect policy alone: a
+/// client that follows redirects gets its redirected answers refused.
+pub fn http_client_builder() -> Result<reqwest::ClientBuilder, crate::Error> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(|err| crate::Error::InvalidRequest(format!("cannot set up TLS: {err}")))?
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT))
+}
+
+/// The client [`http_client_builder`] builds.
+pub fn http_client() -> Result<reqwest::Client, crate::Error> {
+    http_client_builder()?
+        .build()
+        .map_err(|err| crate::Error::InvalidRequest(format!("cannot build the http client: {err}")))
+}
+
+/// Why an answer must not be believed: it came from another URL than the one requested,
+/// because the HTTP client followed a redirect. `None` for an answer to the request itself.
+pub fn followed_redirect(requested: &Url, response: &Response) -> Option<String> {
+    (response.url() != requested).then(|| {
+        format!(
+            "the http client followed a redirect from {} to {}; auditkit follows none (build the client from auditkit::http_client_builder())",
+            redact(requested),
+            redact(response.url())
+        )
+    })
+}
+
+/// What went wrong with a request, for logs: reqwest's kind and the causes, without the URL
+/// (whose query carries `$filter` values).
+pub fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else if error.is_body() || error.is_decode() {
+        "cannot read the answer"
+    } else if error.is_request() {
+        "cannot send the request"
+    } else {
+        "request failed"
+    };
+    let mut text = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
