@@ -556,3 +556,360 @@ async fn a_chunked_answer_without_content_length_is_cut_off_by_the_size_cap_too(
         .unwrap();
     assert_eq!(page.items[0].id.as_deref().map(str::len), Some(3_000));
 }
+
+// ---- the operation deadline owns everything a call waits for ------------------------------
+
+#[tokio::test]
+async fn the_operation_deadline_covers_a_slow_token_endpoint() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = MockServer::builder().listener(listener).start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "t", "expires_in": 3600}))
+                .set_delay(Duration::from_secs(5)),
+        )
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let timeouts = Timeouts {
+        attempt: Duration::from_secs(30),
+        operation: Duration::from_millis(300),
+    };
+    let client = builder(&server, &clock).timeouts(timeouts).build().unwrap();
+
+    let error = client.audit_events().get("a").await.unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    assert!(!error.may_have_reached_server(), "the api was never called");
+    assert!(api_requests(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_operation_deadline_covers_the_rate_limit_wait() {
+    let server = start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(event("new")))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let timeouts = Timeouts {
+        attempt: Duration::from_secs(5),
+        operation: Duration::from_secs(10),
+    };
+    let client = builder(&server, &clock)
+        .timeouts(timeouts)
+        .rate_limit(RateLimit::writes(1, Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let events = client.audit_events();
+    events.create(&AuditEvent::default()).await.unwrap();
+
+    // The next slot is 60 s away, past the 10 s the call may take: it fails at once, without
+    // waiting and without taking the slot.
+    let error = events.create(&AuditEvent::default()).await.unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    assert!(!error.may_have_reached_server());
+    assert!(clock.sleeps().is_empty(), "{:?}", clock.sleeps());
+    assert_eq!(api_requests(&server).await.len(), 1);
+
+    clock.advance(Duration::from_secs(55));
+    events.create(&AuditEvent::default()).await.unwrap();
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(5)],
+        "a wait that fits is waited"
+    );
+}
+
+// ---- connections that fail -------------------------------------------------------------------
+
+/// A loopback address whose TCP handshakes hang: a listener with a backlog of one, already
+/// full, so the kernel drops further SYNs (kept alive by the returned sockets).
+fn hanging_address() -> (std::net::SocketAddr, socket2::Socket, std::net::TcpStream) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    listener.listen(0).unwrap();
+    let address = listener.local_addr().unwrap().as_socket().unwrap();
+    let filler = std::net::TcpStream::connect(address).unwrap();
+    (address, listener, filler)
+}
+
+#[tokio::test]
+async fn a_connect_timeout_sent_nothing_and_is_retried_even_for_a_post() {
+    let tokens = start().await;
+    let (address, _listener, _filler) = hanging_address();
+    let clock = ManualClock::new();
+    let http = auditkit::http_client_builder()
+        .unwrap()
+        .connect_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let client = builder(&tokens, &clock)
+        .base_url(url::Url::parse(&format!("http://{address}/v1.0")).unwrap())
+        .http_client(http)
+        .build()
+        .unwrap();
+
+    let error = client
+        .audit_events()
+        .create(&AuditEvent::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    assert!(
+        !error.may_have_reached_server(),
+        "no connection, nothing sent"
+    );
+    assert_eq!(
+        error.details().unwrap().attempts,
+        3,
+        "a write that never left is retried"
+    );
+    assert_eq!(clock.sleeps().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_reported_as_never_sent() {
+    let tokens = start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let clock = ManualClock::new();
+    let client = builder(&tokens, &clock)
+        .base_url(url::Url::parse(&format!("http://{address}/v1.0")).unwrap())
+        .build()
+        .unwrap();
+
+    let error = client
+        .audit_events()
+        .create(&AuditEvent::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+    assert!(!error.may_have_reached_server());
+    assert!(error.is_retryable());
+    assert_eq!(error.details().unwrap().attempts, 3);
+}
+
+/// A sleeper that starts the API on `address` during the first wait, so the attempt after a
+/// refused connection finds it.
+#[derive(Debug)]
+struct StartsServerOnFirstWait {
+    address: std::net::SocketAddr,
+    server: Arc<tokio::sync::Mutex<Option<MockServer>>>,
+    waits: Arc<std::sync::Mutex<Vec<Duration>>>,
+}
+
+impl auditkit::Sleeper for StartsServerOnFirstWait {
+    fn sleep(&self, duration: Duration) -> auditkit_runtime::BoxFuture<'static, ()> {
+        self.waits.lock().unwrap().push(duration);
+        let (address, server) = (self.address, self.server.clone());
+        Box::pin(async move {
+            let mut slot = server.lock().await;
+            if slot.is_none() {
+                let listener = std::net::TcpListener::bind(address).unwrap();
+                let started = MockServer::builder().listener(listener).start().await;
+                Mock::given(method("GET"))
+                    .respond_with(ResponseTemplate::new(200).set_body_json(event("late")))
+                    .mount(&started)
+                    .await;
+                *slot = Some(started);
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_call_is_retried_after_a_connection_failure_and_succeeds() {
+    let tokens = start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let sleeper = StartsServerOnFirstWait {
+        address,
+        server: Arc::default(),
+        waits: Arc::default(),
+    };
+    let waits = sleeper.waits.clone();
+    let started = sleeper.server.clone();
+    let clock = ManualClock::new();
+    let client = builder(&tokens, &clock)
+        .base_url(url::Url::parse(&format!("http://{address}/v1.0")).unwrap())
+        .time(Arc::new(clock.clone()), Arc::new(sleeper))
+        .build()
+        .unwrap();
+
+    let event = client.audit_events().get("late").await.unwrap();
+    assert_eq!(event.id.as_deref(), Some("late"));
+    assert_eq!(
+        waits.lock().unwrap().len(),
+        1,
+        "one backoff after the refusal"
+    );
+    let server = started.lock().await;
+    assert_eq!(
+        server
+            .as_ref()
+            .unwrap()
+            .received_requests()
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+// ---- statuses on the wire --------------------------------------------------------------------
+
+#[tokio::test]
+async fn ambiguous_statuses_retry_reads_and_not_writes() {
+    for status in [408, 500, 502, 504] {
+        let server = start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(status))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(event("a")))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(status))
+            .mount(&server)
+            .await;
+        let clock = ManualClock::new();
+        let client = builder(&server, &clock).build().unwrap();
+
+        client.audit_events().get("a").await.unwrap();
+        assert_eq!(
+            api_requests(&server).await.len(),
+            2,
+            "{status}: the read is retried"
+        );
+
+        let error = client
+            .audit_events()
+            .create(&AuditEvent::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), Some(status));
+        assert!(error.is_retryable() && error.may_have_reached_server());
+        assert_eq!(
+            api_requests(&server).await.len(),
+            3,
+            "{status}: the write is not"
+        );
+
+        let lenient = client.with_retry(RetryPolicy::default().retry_ambiguous_writes(true));
+        lenient
+            .audit_events()
+            .create(&AuditEvent::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            api_requests(&server).await.len(),
+            6,
+            "{status}: unless asked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_a_timeout_costs_more_of_the_budget() {
+    let server = start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{EVENTS}/slow")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(event("slow"))
+                .set_delay(Duration::from_secs(2)),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{EVENTS}/busy")))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(event("ok")))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let budget = RetryBudget::new(100, 5, 10, 1);
+    let client = builder(&server, &clock)
+        .retry_budget(budget.clone())
+        .timeouts(Timeouts {
+            attempt: Duration::from_millis(200),
+            operation: Duration::from_secs(60),
+        })
+        .build()
+        .unwrap();
+
+    client.audit_events().get("slow").await.unwrap();
+    assert_eq!(budget.available(), 100 - 10 + 1, "a timeout retry costs 10");
+    client.audit_events().get("busy").await.unwrap();
+    assert_eq!(budget.available(), 91 - 5 + 1, "another retry costs 5");
+}
+
+#[tokio::test]
+async fn with_timeouts_applies_to_the_calls_of_the_copy_only() {
+    let server = start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(event("a"))
+                .set_delay(Duration::from_millis(600)),
+        )
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let client = builder(&server, &clock).build().unwrap();
+    let hasty = client.with_timeouts(Timeouts {
+        attempt: Duration::from_millis(100),
+        operation: Duration::from_millis(150),
+    });
+
+    let error = hasty.audit_events().get("a").await.unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    client.audit_events().get("a").await.unwrap();
+}
+
+#[tokio::test]
+async fn with_retry_uses_the_jitter_seed_of_its_policy() {
+    let server = start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let waits_with = |client_seed: u64, policy: RetryPolicy| {
+        let server = &server;
+        async move {
+            let clock = ManualClock::new();
+            let client = builder(server, &clock)
+                .retry(RetryPolicy::default().jitter_seed(client_seed))
+                .retry_budget(RetryBudget::unlimited())
+                .build()
+                .unwrap()
+                .with_retry(policy);
+            client.audit_events().get("a").await.unwrap_err();
+            clock.sleeps()
+        }
+    };
+    let policy = || RetryPolicy::default().max_attempts(4);
+    let seven = waits_with(1, policy().jitter_seed(7)).await;
+    assert_eq!(seven.len(), 3);
+    assert_eq!(
+        seven,
+        waits_with(2, policy().jitter_seed(7)).await,
+        "the policy's seed decides"
+    );
+    assert_ne!(seven, waits_with(1, policy().jitter_seed(8)).await);
+}
