@@ -5,7 +5,7 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagSt
 use quote::quote;
 use sha2::{Digest, Sha256};
 
-use crate::validate;
+use crate::{lenient, validate};
 
 /// What to generate from one spec, and how the generated Rust names are shortened.
 pub struct Target {
@@ -68,7 +68,7 @@ pub fn generate(target: &Target, spec_text: &str) -> Result<String> {
             problems.join("\n  ")
         );
     }
-    let api: openapiv3::OpenAPI = serde_json::from_value(raw)
+    let api: openapiv3::OpenAPI = serde_json::from_value(raw.clone())
         .with_context(|| format!("{}: not a valid OpenAPI 3.0 document", target.spec))?;
 
     let mut generator = Generator::new(&settings(target)?);
@@ -78,6 +78,8 @@ pub fn generate(target: &Target, spec_text: &str) -> Result<String> {
 
     let mut file: syn::File = syn::parse2(tokens).context("the generator emitted invalid Rust")?;
     check_names(target, &file)?;
+    lenient::apply(&mut file, &raw, converts_date_times(target)?)
+        .with_context(|| format!("{}: cannot attach the reading rules", target.spec))?;
     gate_client_behind_feature(&mut file);
     gate_json_schema_behind_feature(&mut file.items);
 
@@ -112,6 +114,19 @@ fn settings(target: &Target) -> Result<GenerationSettings> {
         settings.with_conversion(schema, rust_type, std::iter::empty());
     }
     Ok(settings)
+}
+
+/// Whether a conversion maps `format: date-time` to a hand-written type, which then owns how
+/// times are read.
+fn converts_date_times(target: &Target) -> Result<bool> {
+    for (schema, _) in target.conversions {
+        let schema: serde_json::Value = serde_json::from_str(schema)
+            .with_context(|| format!("bad conversion schema {schema}"))?;
+        if schema["format"] == "date-time" {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// progenitor still panics on some inputs the validator does not know about; turn that into
@@ -363,5 +378,33 @@ mod tests {
                     .collect::<String>()
             );
         }
+    }
+
+    #[test]
+    fn both_generated_crates_carry_the_same_reading_rules() {
+        assert_eq!(
+            read("crates/auditkit-graph/src/lenient.rs"),
+            read("crates/auditkit-adobe/src/lenient.rs"),
+            "the generated code of both crates calls crate::lenient: keep the two files identical"
+        );
+    }
+
+    #[test]
+    fn a_generator_shape_the_reading_rules_miss_fails_generation() {
+        // A list typify would emit as a newtype (a `$ref` to an array schema) is not the shape
+        // the rule rewrites: generation must stop instead of dropping the rule.
+        let target = &TARGETS[0];
+        let spec = read(target.spec).replacen(
+            "        resources:\n          type: array\n          items:\n            $ref: '#/components/schemas/microsoft.graph.auditResource'\n",
+            "        resources:\n          $ref: '#/components/schemas/resourceList'\n",
+            1,
+        ).replacen(
+            "  schemas:\n",
+            "  schemas:\n    resourceList:\n      type: array\n      items:\n        $ref: '#/components/schemas/microsoft.graph.auditResource'\n",
+            1,
+        );
+        assert_ne!(spec, read(target.spec), "the edit must apply");
+        let err = format!("{:#}", generate(target, &spec).unwrap_err());
+        assert!(err.contains("the collection reading rule reached"), "{err}");
     }
 }

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod generate;
+mod lenient;
 mod validate;
 
 use generate::{TARGETS, Target};

@@ -10,6 +10,11 @@ mod generated;
 
 pub use generated::*;
 
+/// Decoding rules the generated models use for what services really send; public for
+/// hand-written models of the same answers (see the module docs).
+#[doc(hidden)]
+pub mod lenient;
+
 mod timestamp;
 pub use timestamp::Timestamp;
 

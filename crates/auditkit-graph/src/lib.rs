@@ -10,6 +10,23 @@ mod generated;
 
 pub use generated::*;
 
+/// Decoding rules the generated models use for what services really send; public for
+/// hand-written models of the same answers, such as a collection page of one's own:
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// #[serde(bound(deserialize = "T: serde::Deserialize<'de>"))]
+/// struct Collection<T> {
+///     #[serde(default, deserialize_with = "auditkit_graph::lenient::vec")]
+///     value: Vec<T>,
+/// }
+///
+/// let page: Collection<String> = serde_json::from_str(r#"{"value": null}"#).unwrap();
+/// assert!(page.value.is_empty());
+/// ```
+#[doc(hidden)]
+pub mod lenient;
+
 #[cfg(feature = "client")]
 impl progenitor_client::ClientHooks<auditkit_runtime::Pipeline> for Client {
     async fn exec(

@@ -320,6 +320,57 @@ fn adobe_event() -> impl Strategy<Value = AdobeAuditEvent> {
         )
 }
 
+/// The collection properties of Graph's models (their `null` rule is checked property by
+/// property in auditkit-graph's tests; here it meets whole pages).
+const GRAPH_COLLECTIONS: &[&str] = &[
+    "resources",
+    "userPermissions",
+    "userRoleScopeTags",
+    "modifiedProperties",
+];
+
+/// Sends a page the way an odd service might: some absent collections as `null`, and `null`
+/// items slipped into lists. `seed` drives the choices (xorshift), so a failure replays.
+fn with_nulls(value: &mut Value, seed: &mut u64) {
+    let mut coin = || {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        seed.is_multiple_of(3)
+    };
+    fn walk(value: &mut Value, coin: &mut dyn FnMut() -> bool) {
+        match value {
+            Value::Object(object) => {
+                // Into every object: where the key is not a collection of that model it is
+                // an unknown key, which is ignored anyway.
+                for key in GRAPH_COLLECTIONS {
+                    if !object.contains_key(*key) && coin() {
+                        object.insert((*key).to_owned(), Value::Null);
+                    }
+                }
+                for child in object.values_mut() {
+                    walk(child, coin);
+                }
+            }
+            Value::Array(items) => {
+                for item in items.iter_mut() {
+                    walk(item, coin);
+                }
+                let mut index = 0;
+                while index <= items.len() {
+                    if coin() {
+                        items.insert(index, Value::Null);
+                        index += 1;
+                    }
+                    index += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(value, &mut coin);
+}
+
 /// What the parsers read out of `expires_in`: a JSON number as f64, a string parsed after
 /// trimming, anything else nothing.
 fn seen_seconds(body: &[u8]) -> Option<f64> {
@@ -438,6 +489,22 @@ proptest! {
         let text = serde_json::to_string(&event).unwrap();
         let back: AuditEvent = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_page_with_null_collections_and_null_items_keeps_every_event(
+        events in prop::collection::vec(graph_event(), 1..5),
+        seed in 1u64..,
+    ) {
+        let clean = json!({"value": events, "@odata.nextLink": null});
+        let mut odd = clean.clone();
+        let mut state = seed;
+        with_nulls(&mut odd, &mut state);
+        let page: auditkit_graph::types::AuditEventCollectionResponse =
+            serde_json::from_slice(&serde_json::to_vec(&odd).unwrap())
+                .map_err(|err| TestCaseError::fail(format!("seed {seed}: {err}: {odd}")))?;
+        prop_assert_eq!(page.value, events, "seed {}", seed);
+        prop_assert_eq!(page.odata_next_link, None);
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub mod types {
         ///Additional and optional metadata for the audit record
         #[serde(
             default,
-            skip_serializing_if = ":: std :: collections :: BTreeMap::is_empty"
+            skip_serializing_if = ":: std :: collections :: BTreeMap::is_empty",
+            deserialize_with = "crate::lenient::map"
         )]
         pub tags: ::std::collections::BTreeMap<
             ::std::string::String,

@@ -75,7 +75,8 @@ pub mod types {
         #[serde(
             rename = "userPermissions",
             default,
-            skip_serializing_if = "::std::vec::Vec::is_empty"
+            skip_serializing_if = "::std::vec::Vec::is_empty",
+            deserialize_with = "crate::lenient::vec"
         )]
         pub user_permissions: ::std::vec::Vec<::std::string::String>,
         ///User Principal Name (UPN).
@@ -88,7 +89,8 @@ pub mod types {
         #[serde(
             rename = "userRoleScopeTags",
             default,
-            skip_serializing_if = "::std::vec::Vec::is_empty"
+            skip_serializing_if = "::std::vec::Vec::is_empty",
+            deserialize_with = "crate::lenient::vec"
         )]
         pub user_role_scope_tags: ::std::vec::Vec<RoleScopeTagInfo>,
     }
@@ -107,7 +109,9 @@ pub mod types {
         ///The date time in UTC when the activity was performed. Not null.
         #[serde(
             rename = "activityDateTime",
-            skip_serializing_if = "::std::option::Option::is_none"
+            skip_serializing_if = "::std::option::Option::is_none",
+            default,
+            deserialize_with = "crate::lenient::date_time"
         )]
         pub activity_date_time: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
@@ -163,7 +167,11 @@ pub mod types {
         )]
         pub odata_type: ::std::option::Option<::std::string::String>,
         ///Resources being modified.
-        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(
+            default,
+            skip_serializing_if = "::std::vec::Vec::is_empty",
+            deserialize_with = "crate::lenient::vec"
+        )]
         pub resources: ::std::vec::Vec<AuditResource>,
     }
     impl AuditEvent {
@@ -185,7 +193,11 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub odata_next_link: ::std::option::Option<::std::string::String>,
-        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(
+            default,
+            skip_serializing_if = "::std::vec::Vec::is_empty",
+            deserialize_with = "crate::lenient::vec"
+        )]
         pub value: ::std::vec::Vec<AuditEvent>,
     }
     impl AuditEventCollectionResponse {
@@ -246,7 +258,8 @@ pub mod types {
         #[serde(
             rename = "modifiedProperties",
             default,
-            skip_serializing_if = "::std::vec::Vec::is_empty"
+            skip_serializing_if = "::std::vec::Vec::is_empty",
+            deserialize_with = "crate::lenient::vec"
         )]
         pub modified_properties: ::std::vec::Vec<AuditProperty>,
         #[serde(
@@ -318,7 +331,11 @@ pub mod types {
     #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
     pub struct MainError {
         pub code: ::std::string::String,
-        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(
+            default,
+            skip_serializing_if = "::std::vec::Vec::is_empty",
+            deserialize_with = "crate::lenient::vec"
+        )]
         pub details: ::std::vec::Vec<ErrorDetails>,
         #[serde(
             rename = "innerError",
@@ -430,7 +447,11 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub odata_next_link: ::std::option::Option<::std::string::String>,
-        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(
+            default,
+            skip_serializing_if = "::std::vec::Vec::is_empty",
+            deserialize_with = "crate::lenient::vec"
+        )]
         pub value: ::std::vec::Vec<::std::string::String>,
     }
     impl StringCollectionResponse {
