@@ -121,10 +121,11 @@ impl Default for EmulatorCredentials {
     }
 }
 
-/// Fault injection on the API routes (never on the token routes).
+/// Fault injection on the API routes, for authenticated requests only (never on the token
+/// routes, and never before a 401).
 #[derive(Clone, Debug, Default)]
 pub struct FaultConfig {
-    /// Share of API requests, `0..=1`, that get a fault.
+    /// Share of authenticated API requests, `0..=1`, that get a fault.
     pub rate: f64,
     /// The faults to pick from, uniformly; empty means 429 (`Retry-After: 1`), 503 and 504.
     pub kinds: Vec<Fault>,

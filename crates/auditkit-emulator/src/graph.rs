@@ -147,9 +147,11 @@ pub async fn handle(shared: &Shared, ctx: &Ctx, rest: &str, request: Request) ->
         }
         return response;
     }
-    if let Some(response) = inject_fault(shared, ctx, Api::Graph).await {
-        return response;
-    }
+    // Authentication first, as Graph's front door does: an unauthenticated request gets its
+    // 401 at once, never a fault or a throttle, and consumes no fault draw. Intune's limits
+    // come next because they are counted per app, which only a valid token names. Injected
+    // faults come last: they stand for the service failing a request it has admitted, so a
+    // faulted request has used its share of the app's limits, as a real failure would.
     let app = match shared.tokens.check(request.headers(), Audience::Graph) {
         Ok(app) => app,
         Err(problem) => return unauthenticated(ctx, problem),
@@ -160,6 +162,9 @@ pub async fn handle(shared: &Shared, ctx: &Ctx, rest: &str, request: Request) ->
             shared.stats.fault();
             return throttled(ctx, Api::Graph, Some(wait));
         }
+    }
+    if let Some(response) = inject_fault(shared, ctx, Api::Graph).await {
+        return response;
     }
     let query = match Query::parse(request.uri().query()) {
         Ok(query) => query,

@@ -444,8 +444,9 @@ pub enum Api {
     Adobe,
 }
 
-/// Draws a fault for an API request: `Some` answer to send instead, or `None` to go on
-/// (after any injected delay). A hang lasts until the client gives up or shutdown.
+/// Draws a fault for an authenticated API request: `Some` answer to send instead, or `None`
+/// to go on (after any injected delay). A hang lasts until the client gives up or shutdown.
+/// Callers check credentials first, so a client with bad ones is never made to wait.
 pub async fn inject_fault(shared: &Shared, ctx: &Ctx, api: Api) -> Option<Response> {
     let Decision::Fault(fault) = shared.injector.decide() else {
         return None;

@@ -299,3 +299,61 @@ async fn sqlite_keeps_events_across_restarts() {
     emulator.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn faults_never_reach_an_unauthenticated_request() {
+    let faults = FaultConfig {
+        rate: 1.0,
+        kinds: vec![Fault::Hang],
+        intune_limits: true,
+    };
+    let emulator = Emulator::start(EmulatorConfig::new().faults(faults))
+        .await
+        .unwrap();
+    let client = client();
+    let url = events_url(&emulator);
+    let audits = format!("{}audits", emulator.url());
+    let adobe_token = ims_token(&client, &emulator).await;
+    // The timeout only turns a hang (which lasts until shutdown) into a failure; a correct
+    // emulator answers at once.
+    let patience = Duration::from_secs(10);
+    let graph_requests = [
+        client.get(&url),
+        client.get(&url).bearer_auth("emu-graph.never-issued"),
+        client.post(&url).bearer_auth(&adobe_token).json(&json!({})),
+        client.delete(format!("{url}/some-id")),
+    ];
+    for request in graph_requests {
+        let response = request.timeout(patience).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(response.headers().contains_key("www-authenticate"));
+    }
+    let adobe_requests = [
+        client.post(&audits).json(&json!({})),
+        client.post(&audits).bearer_auth("emu-ims.never-issued"),
+        // a valid token but no x-api-key is not authenticated either
+        client
+            .post(&audits)
+            .bearer_auth(&adobe_token)
+            .json(&json!({})),
+    ];
+    for request in adobe_requests {
+        let response = request.timeout(patience).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        let body: Value = response.json().await.unwrap();
+        assert!(body.is_string(), "{body}");
+    }
+    assert_eq!(emulator.stats().faults_injected, 0);
+
+    // an authenticated request still gets its fault
+    let token = graph_token(&client, &emulator).await;
+    let result = client
+        .get(&url)
+        .bearer_auth(&token)
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(result.unwrap_err().is_timeout());
+    assert_eq!(emulator.stats().faults_injected, 1);
+    emulator.shutdown().await;
+}
