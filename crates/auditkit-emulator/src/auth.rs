@@ -282,7 +282,9 @@ pub async fn entra_token(
                     &format!("client_assertion_type must be '{JWT_BEARER}'."),
                 );
             }
-            let token_url = format!("http://{}/{tenant}/oauth2/v2.0/token", ctx.host);
+            // The audience is the emulator's own token URL, as Entra ID's is its own: a
+            // request's Host header names whatever the client chose and proves nothing.
+            let token_url = format!("{}/{tenant}/oauth2/v2.0/token", shared.origin);
             if let Err((code, problem)) = check_assertion(assertion, client_id, &token_url) {
                 return entra_error(
                     ctx,

@@ -173,17 +173,19 @@ pub async fn handle(shared: &Shared, ctx: &Ctx, rest: &str, request: Request) ->
         }
     };
     let path = request.uri().path().to_owned();
-    let base = format!("http://{}{}", ctx.host, version_prefix(&path));
+    // Absolute links start at the emulator's own origin, never at the request's Host.
+    let base = format!("{}{}", shared.origin, version_prefix(&path));
+    let link = format!("{}{path}", shared.origin);
     let answer = match (target, method) {
-        (Target::Collection, Method::GET) => list(shared, ctx, &query, &path, &base),
+        (Target::Collection, Method::GET) => list(shared, ctx, &query, &link, &base),
         (Target::Collection, _) => create(shared, ctx, &query, &base, request).await,
         (Target::Item(id), Method::GET) => get(shared, ctx, &query, &base, &id),
         (Target::Item(id), Method::PATCH) => update(shared, ctx, &query, &base, &id, request).await,
         (Target::Item(id), _) => delete(shared, ctx, &query, &id).await,
         (Target::Count, _) => count(shared, ctx, &query),
-        (Target::Categories, _) => categories(shared, ctx, &query, &path, &base),
+        (Target::Categories, _) => categories(shared, ctx, &query, &link, &base),
         (Target::ActivityTypes(category), _) => {
-            activity_types(shared, ctx, &query, &path, &base, &category)
+            activity_types(shared, ctx, &query, &link, &base, &category)
         }
     };
     answer.unwrap_or_else(|response| response)
@@ -427,9 +429,8 @@ fn decode_skiptoken(token: &str, fingerprint: u64) -> Option<usize> {
 
 /// Builds a collection answer from the full (filtered, sorted) list of values.
 fn collection_page(
-    ctx: &Ctx,
     query: &Query,
-    path: &str,
+    link: &str,
     context: String,
     values: Vec<Value>,
     (offset, size): (usize, usize),
@@ -448,7 +449,7 @@ fn collection_page(
         body.insert("@odata.count".to_owned(), json!(total));
     }
     if end < total {
-        let mut link = format!("http://{}{}?", ctx.host, path);
+        let mut link = format!("{link}?");
         for (name, value) in &query.kept {
             link.push_str(&encode_query_value(name));
             link.push('=');
@@ -508,7 +509,7 @@ fn not_found_item(ctx: &Ctx) -> Response {
 // Operations
 // ---------------------------------------------------------------------------------------
 
-fn list(shared: &Shared, ctx: &Ctx, query: &Query, path: &str, base: &str) -> Answer {
+fn list(shared: &Shared, ctx: &Ctx, query: &Query, link: &str, base: &str) -> Answer {
     query
         .only(&[
             "$filter",
@@ -564,9 +565,8 @@ fn list(shared: &Shared, ctx: &Ctx, query: &Query, path: &str, base: &str) -> An
         None => format!("{base}/$metadata#deviceManagement/auditEvents"),
     };
     Ok(collection_page(
-        ctx,
         query,
-        path,
+        link,
         context,
         values,
         (offset, size),
@@ -819,7 +819,7 @@ fn string_collection(
     shared: &Shared,
     ctx: &Ctx,
     query: &Query,
-    path: &str,
+    link: &str,
     base: &str,
     values: BTreeSet<String>,
 ) -> Answer {
@@ -830,9 +830,8 @@ fn string_collection(
     let (offset, size) = page_window(shared, ctx, query)?;
     let values: Vec<Value> = values.into_iter().map(Value::String).collect();
     Ok(collection_page(
-        ctx,
         query,
-        path,
+        link,
         format!("{base}/$metadata#Collection(Edm.String)"),
         values,
         (offset, size),
@@ -840,21 +839,21 @@ fn string_collection(
     ))
 }
 
-fn categories(shared: &Shared, ctx: &Ctx, query: &Query, path: &str, base: &str) -> Answer {
+fn categories(shared: &Shared, ctx: &Ctx, query: &Query, link: &str, base: &str) -> Answer {
     let values = shared.store.with_graph(|events| {
         events
             .iter()
             .filter_map(|event| event.category.clone())
             .collect()
     });
-    string_collection(shared, ctx, query, path, base, values)
+    string_collection(shared, ctx, query, link, base, values)
 }
 
 fn activity_types(
     shared: &Shared,
     ctx: &Ctx,
     query: &Query,
-    path: &str,
+    link: &str,
     base: &str,
     category: &str,
 ) -> Answer {
@@ -865,7 +864,7 @@ fn activity_types(
             .filter_map(|event| event.activity_type.clone())
             .collect()
     });
-    string_collection(shared, ctx, query, path, base, values)
+    string_collection(shared, ctx, query, link, base, values)
 }
 
 #[cfg(test)]

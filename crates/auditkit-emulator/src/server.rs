@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::watch;
@@ -79,17 +79,18 @@ pub struct Shared {
     pub stats: Counters,
     pub injector: Injector,
     pub limits: Option<IntuneLimits>,
-    pub local: SocketAddr,
+    /// `http://127.0.0.1:PORT`, what [`Emulator::url`] returns without its final `/`: the
+    /// one origin of every absolute link and of the token URL assertions are minted for.
+    /// Never taken from a request's `Host` header, which any client can forge.
+    pub origin: String,
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// Per-request facts: ids for correlation and the host the client used.
+/// Per-request facts: ids for correlation.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub request_id: String,
     pub client_request_id: Option<String>,
-    /// `host[:port]` as the client addressed us; used for absolute links.
-    pub host: String,
 }
 
 /// A running emulator. Dropping it stops the server too; [`Emulator::shutdown`] waits for it.
@@ -131,6 +132,17 @@ impl Emulator {
                 addr: config.bind,
                 source,
             })?;
+        let host = match local.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip => ip,
+        };
+        let address = SocketAddr::new(host, local.port());
+        let url =
+            url::Url::parse(&format!("http://{address}/")).map_err(|err| EmulatorError::Bind {
+                addr: local,
+                source: std::io::Error::other(err),
+            })?;
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             injector: Injector::new(&config.faults, seed.wrapping_add(0x9e37_79b9_7f4a_7c15)),
@@ -139,7 +151,7 @@ impl Emulator {
             store,
             tokens: Tokens::default(),
             stats: Counters::default(),
-            local,
+            origin: url.as_str().trim_end_matches('/').to_owned(),
             shutdown: shutdown.clone(),
         });
         let app = Router::new()
@@ -154,17 +166,6 @@ impl Emulator {
                 tracing::error!(error = %err, "the emulator stopped serving");
             }
         });
-        let host = match local.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            ip => ip,
-        };
-        let address = SocketAddr::new(host, local.port());
-        let url =
-            url::Url::parse(&format!("http://{address}/")).map_err(|err| EmulatorError::Bind {
-                addr: local,
-                source: std::io::Error::other(err),
-            })?;
         tracing::info!(%url, "auditkit emulator listening");
         Ok(Emulator {
             shared,
@@ -231,7 +232,6 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
             .get("client-request-id")
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
-        host: host_of(request.headers(), shared.local),
     };
     // Handlers do not panic on input; should one ever panic anyway, the client still gets
     // a Graph-shaped 500 instead of a dropped connection.
@@ -301,20 +301,6 @@ fn strip_version(path: &str) -> Option<&str> {
         }
     }
     None
-}
-
-fn host_of(headers: &HeaderMap, local: SocketAddr) -> String {
-    headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .filter(|host| {
-            !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| local.to_string())
 }
 
 /// A Graph `ODataError` answer.

@@ -325,3 +325,45 @@ async fn ims_and_adobe_audits() {
     assert_eq!(stats.tokens_issued, 2);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_assertion_is_for_the_emulator_whatever_the_host_header_says() {
+    let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+    let client = client();
+    let url = token_url(&emulator);
+    let id = emulator.credentials().graph_client_id.clone();
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let for_audience = |aud: &str| {
+        assertion(
+            json!({"alg": "PS256"}),
+            json!({"aud": aud, "iss": id, "sub": id, "exp": exp}),
+        )
+    };
+    let send = |jwt: String| {
+        client
+            .post(&url)
+            .header("host", "evil.example")
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", id.as_str()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", jwt.as_str()),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+    };
+    // minted for another server, sent with that server's name as Host: still refused
+    let elsewhere = for_audience("http://evil.example/emulator/oauth2/v2.0/token");
+    let response = send(elsewhere).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(body["error_codes"], json!([700212]));
+    // minted for the emulator's own token URL: accepted whatever Host says
+    let response = send(for_audience(&url)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    emulator.shutdown().await;
+}

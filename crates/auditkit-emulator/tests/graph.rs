@@ -312,7 +312,7 @@ async fn pages_with_opaque_skiptokens() {
         pages += 1;
         next = body["@odata.nextLink"].as_str().map(str::to_owned);
         if let Some(link) = &next {
-            // absolute, on the host the client used, carrying an opaque token
+            // absolute, on the emulator's own URL, carrying an opaque token
             assert!(link.starts_with(&format!("{url}?")), "{link}");
             let token = link.split("$skiptoken=").nth(1).unwrap();
             assert!(!token.chars().all(|c| c.is_ascii_digit()), "{token}");
@@ -615,5 +615,116 @@ async fn refuses_bad_input_without_failing() {
     assert_eq!(emulator.stats().events_stored, 6);
     let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status(), 200);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn links_name_the_emulator_whatever_the_host_header_says() {
+    let (emulator, client, token) = seeded(3).await;
+    let graph = emulator.graph_url().to_string();
+    let url = events_url(&emulator);
+    let forged = "evil.example";
+    let get = |url: String| {
+        client
+            .get(url)
+            .bearer_auth(&token)
+            .header("host", forged)
+            .send()
+    };
+
+    let page: Value = get(format!("{url}?$top=1&$select=id,category"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    assert!(
+        next.starts_with(&format!("{graph}/deviceManagement/auditEvents?")),
+        "{next}"
+    );
+    let context = page["@odata.context"].as_str().unwrap();
+    assert_eq!(
+        context,
+        format!("{graph}/$metadata#deviceManagement/auditEvents(id,category)")
+    );
+    // the link works as given, forged host or not
+    let second: Value = get(next.to_owned()).await.unwrap().json().await.unwrap();
+    assert_eq!(second["value"].as_array().unwrap().len(), 1);
+    assert!(
+        second["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .starts_with(&graph)
+    );
+
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("host", forged)
+        .json(&json!({"id": "hosted", "category": "Device"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        response.headers()["location"],
+        format!("{graph}/deviceManagement/auditEvents/hosted").as_str()
+    );
+    let created: Value = response.json().await.unwrap();
+    let entity = format!("{graph}/$metadata#deviceManagement/auditEvents/$entity");
+    assert_eq!(created["@odata.context"], entity.as_str());
+
+    let item: Value = get(format!("{url}/hosted"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["@odata.context"], entity.as_str());
+    let patched: Value = client
+        .patch(format!("{url}/hosted"))
+        .bearer_auth(&token)
+        .header("host", forged)
+        .json(&json!({"displayName": "patched"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["@odata.context"], entity.as_str());
+
+    let categories: Value = get(format!("{url}/microsoft.graph.getAuditCategories()?$top=1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        categories["@odata.context"],
+        format!("{graph}/$metadata#Collection(Edm.String)").as_str()
+    );
+    assert!(
+        categories["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .starts_with(&graph)
+    );
+
+    let beta = format!("{}beta", emulator.url());
+    let listed: Value = get(format!("{beta}/deviceManagement/auditEvents?$top=1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{beta}/deviceManagement/auditEvents?"))
+    );
+    assert!(!listed.to_string().contains(forged), "{listed}");
     emulator.shutdown().await;
 }
