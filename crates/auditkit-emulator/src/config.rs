@@ -8,6 +8,10 @@ use std::time::Duration;
 /// The largest page Graph serves, and so the largest `$top` and page size accepted.
 pub const MAX_PAGE_SIZE: usize = 1000;
 
+/// How many issued tokens are kept by default: far more than clients that cache their token
+/// hold at once, few enough that a client fetching one per request cannot exhaust memory.
+const DEFAULT_MAX_TOKENS: usize = 10_000;
+
 /// How an [`Emulator`](crate::Emulator) is started. Builder-style; [`EmulatorConfig::new`]
 /// binds `127.0.0.1:0` (a free port), keeps events in memory, injects no faults, issues
 /// tokens valid for an hour and serves pages of 100 events.
@@ -19,6 +23,7 @@ pub struct EmulatorConfig {
     pub(crate) rng_seed: Option<u64>,
     pub(crate) faults: FaultConfig,
     pub(crate) token_lifetime: Duration,
+    pub(crate) max_tokens: usize,
     pub(crate) page_size: usize,
     pub(crate) credentials: EmulatorCredentials,
 }
@@ -32,6 +37,7 @@ impl Default for EmulatorConfig {
             rng_seed: None,
             faults: FaultConfig::default(),
             token_lifetime: Duration::from_secs(3600),
+            max_tokens: DEFAULT_MAX_TOKENS,
             page_size: 100,
             credentials: EmulatorCredentials::default(),
         }
@@ -77,6 +83,13 @@ impl EmulatorConfig {
     /// How long an issued token stays valid.
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
+        self
+    }
+
+    /// How many issued tokens are kept at once (default 10 000, at least 1). Issuing one
+    /// more forgets the oldest, whose bearer then gets 401 as for a token never issued.
+    pub fn max_tokens(mut self, n: usize) -> Self {
+        self.max_tokens = n.max(1);
         self
     }
 

@@ -147,9 +147,9 @@ impl Emulator {
         let shared = Arc::new(Shared {
             injector: Injector::new(&config.faults, seed.wrapping_add(0x9e37_79b9_7f4a_7c15)),
             limits: config.faults.intune_limits.then(IntuneLimits::intune),
+            tokens: Tokens::new(config.token_lifetime, config.max_tokens),
             config,
             store,
-            tokens: Tokens::default(),
             stats: Counters::default(),
             origin: url.as_str().trim_end_matches('/').to_owned(),
             shutdown: shutdown.clone(),

@@ -367,3 +367,40 @@ async fn a_client_assertion_is_for_the_emulator_whatever_the_host_header_says() 
     assert_eq!(response.status(), 200);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn past_max_tokens_the_oldest_token_is_forgotten() {
+    let emulator = Emulator::start(EmulatorConfig::new().seed_events(1).max_tokens(2))
+        .await
+        .unwrap();
+    let client = client();
+    let url = events_url(&emulator);
+    let oldest = graph_token(&client, &emulator).await;
+    let adobe = ims_token(&client, &emulator).await;
+    let newest = graph_token(&client, &emulator).await;
+    let response = client.get(&url).bearer_auth(&oldest).send().await.unwrap();
+    assert_eq!(
+        odata_error(response, 401).await,
+        "InvalidAuthenticationToken"
+    );
+    let response = client.get(&url).bearer_auth(&newest).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    // tokens of both endpoints share the bound; the IMS token is still the second newest
+    let response = client
+        .post(format!("{}audits", emulator.url()))
+        .bearer_auth(&adobe)
+        .header("x-api-key", emulator.credentials().adobe_client_id.as_str())
+        .json(&adobe_event())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(emulator.stats().tokens_issued, 3);
+    // Debug shows no token
+    let debug = format!("{emulator:?}");
+    assert!(
+        !debug.contains(&newest) && !debug.contains(&adobe),
+        "{debug}"
+    );
+    emulator.shutdown().await;
+}
