@@ -489,6 +489,10 @@ fn store_failed(ctx: &Ctx, err: WriteError) -> Response {
             "conflict",
             "An auditEvent with this id already exists.",
         ),
+        WriteError::Invalid(message) => bad_request(
+            ctx,
+            &format!("The request body is not a valid auditEvent: {message}"),
+        ),
         WriteError::Store(err) => {
             tracing::error!(error = %err, "the store failed");
             internal(ctx)
@@ -763,26 +767,26 @@ async fn update(
             "The id of an auditEvent cannot be changed.",
         ));
     }
-    let stored = shared
+    // The store merges under its lock, so concurrent PATCHes of one event all land.
+    let event = shared
         .store
-        .get_graph(id)
-        .ok_or_else(|| not_found_item(ctx))?;
-    let mut merged = match serde_json::to_value(&stored) {
-        Ok(Value::Object(map)) => map,
-        _ => return Err(internal(ctx)),
-    };
-    merged.extend(patch);
-    let event: AuditEvent =
-        serde_json::from_value(Value::Object(merged)).map_err(|err| invalid_body(ctx, &err))?;
-    shared
-        .store
-        .replace_graph(event.clone())
+        .update_graph(id, Box::new(move |stored| merge_patch(stored, patch)))
         .await
         .map_err(|err| store_failed(ctx, err))?;
     if minimal {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     entity_response(ctx, StatusCode::OK, base, &event, None)
+}
+
+/// The stored event with the patch's properties over it.
+fn merge_patch(stored: &AuditEvent, patch: Map<String, Value>) -> Result<AuditEvent, String> {
+    let mut merged = match serde_json::to_value(stored) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err("the stored auditEvent could not be read".to_owned()),
+    };
+    merged.extend(patch);
+    serde_json::from_value(Value::Object(merged)).map_err(|err| err.to_string())
 }
 
 async fn delete(shared: &Shared, ctx: &Ctx, query: &Query, id: &str) -> Answer {

@@ -115,7 +115,7 @@ impl Emulator {
             let events = crate::seed::events(config.seed_events, seed, chrono::Utc::now());
             store.insert_graph(events).await.map_err(|err| match err {
                 WriteError::Store(err) => EmulatorError::Seed(err),
-                WriteError::Exists | WriteError::NotFound => {
+                WriteError::Exists | WriteError::NotFound | WriteError::Invalid(_) => {
                     EmulatorError::Seed(StoreError::Stopped)
                 }
             })?;

@@ -113,8 +113,13 @@ impl std::fmt::Debug for Store {
 pub enum WriteError {
     Exists,
     NotFound,
+    /// The merge of an update refused the stored event and its patch, with why.
+    Invalid(String),
     Store(StoreError),
 }
+
+/// Turns the stored event into its updated form, or says why it cannot.
+pub type Merge = Box<dyn FnOnce(&AuditEvent) -> Result<AuditEvent, String> + Send>;
 
 impl Store {
     pub fn memory() -> Self {
@@ -216,18 +221,27 @@ impl Store {
         Self::settle(wait).await.map_err(WriteError::Store)
     }
 
-    /// Replaces the event with the same id.
-    pub async fn replace_graph(&self, event: AuditEvent) -> Result<(), WriteError> {
-        let write = graph_write(&event).map_err(WriteError::Store)?;
-        let wait = {
+    /// Updates the event `id` to what `merge` makes of it, and answers the result. Reading
+    /// the stored event, merging and replacing it are one step under the lock: two updates
+    /// of one event in flight at once each see the other's change, none is lost.
+    pub async fn update_graph(&self, id: &str, merge: Merge) -> Result<AuditEvent, WriteError> {
+        let (event, wait) = {
             let mut memory = self.lock();
-            let Some(at) = memory.graph_position(event.id.as_deref().unwrap_or_default()) else {
+            let Some(at) = memory.graph_position(id) else {
                 return Err(WriteError::NotFound);
             };
-            memory.graph[at] = event;
-            self.persist(&memory, vec![write])
+            let event = merge(&memory.graph[at]).map_err(WriteError::Invalid)?;
+            if event.id.as_deref() != Some(id) {
+                return Err(WriteError::Invalid(
+                    "the id of an auditEvent cannot be changed".to_owned(),
+                ));
+            }
+            let write = graph_write(&event).map_err(WriteError::Store)?;
+            memory.graph[at] = event.clone();
+            (event, self.persist(&memory, vec![write]))
         };
-        Self::settle(wait).await.map_err(WriteError::Store)
+        Self::settle(wait).await.map_err(WriteError::Store)?;
+        Ok(event)
     }
 
     pub async fn delete_graph(&self, id: &str) -> Result<(), WriteError> {
@@ -411,7 +425,19 @@ mod tests {
             Err(WriteError::NotFound)
         ));
 
-        store.replace_graph(event("d", "v2")).await.unwrap();
+        let updated = store
+            .update_graph(
+                "d",
+                Box::new(|old| {
+                    Ok(AuditEvent {
+                        activity: Some("v2".into()),
+                        ..old.clone()
+                    })
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.activity.as_deref(), Some("v2"));
         assert_eq!(
             store.get_graph("d").unwrap().activity.as_deref(),
             Some("v2")
