@@ -319,10 +319,16 @@ pub fn graph_error(ctx: &Ctx, status: StatusCode, code: &str, message: &str) -> 
     (status, axum::Json(body)).into_response()
 }
 
-/// The whole body, or a message when it is larger than `limit` or cannot be read.
+/// The UTF-8 encoding of U+FEFF, which some services and clients (.NET, PowerShell) put
+/// before JSON and forms.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The whole body without a leading UTF-8 byte order mark, or a message when it is larger
+/// than `limit` or cannot be read. Every request body is read here, so every route accepts
+/// the mark the same way.
 pub async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, String> {
     match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(bytes.to_vec()),
+        Ok(bytes) => Ok(bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes).to_vec()),
         Err(err) => {
             if is_too_large(&err) {
                 Err(format!("the request body is larger than {limit} bytes"))

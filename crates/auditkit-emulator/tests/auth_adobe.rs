@@ -404,3 +404,97 @@ async fn past_max_tokens_the_oldest_token_is_forgotten() {
     );
     emulator.shutdown().await;
 }
+
+/// `body` after a UTF-8 byte order mark, as some services and clients (.NET, PowerShell)
+/// write JSON and forms.
+fn with_bom(body: &str) -> Vec<u8> {
+    let mut bytes = vec![0xEF, 0xBB, 0xBF];
+    bytes.extend_from_slice(body.as_bytes());
+    bytes
+}
+
+#[tokio::test]
+async fn bodies_may_start_with_a_utf8_byte_order_mark() {
+    let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+    let client = client();
+    let credentials = emulator.credentials().clone();
+    let form = "application/x-www-form-urlencoded";
+    let json = "application/json";
+
+    let response = client
+        .post(token_url(&emulator))
+        .header("content-type", form)
+        .body(with_bom(&format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+            credentials.graph_client_id, credentials.graph_client_secret
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let graph = body["access_token"].as_str().unwrap().to_owned();
+
+    let response = client
+        .post(format!("{}ims/token/v3", emulator.url()))
+        .header("content-type", form)
+        .body(with_bom(&format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=openid",
+            credentials.adobe_client_id, credentials.adobe_client_secret
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let ims = body["access_token"].as_str().unwrap().to_owned();
+
+    let url = events_url(&emulator);
+    let response = client
+        .post(&url)
+        .bearer_auth(&graph)
+        .header("content-type", json)
+        .body(with_bom(r#"{"id": "bom", "displayName": "with a BOM"}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let response = client
+        .patch(format!("{url}/bom"))
+        .bearer_auth(&graph)
+        .header("content-type", json)
+        .body(with_bom(r#"{"category": "Device"}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event: Value = response.json().await.unwrap();
+    assert_eq!(
+        (&event["displayName"], &event["category"]),
+        (&json!("with a BOM"), &json!("Device"))
+    );
+
+    let response = client
+        .post(format!("{}audits", emulator.url()))
+        .bearer_auth(&ims)
+        .header("x-api-key", credentials.adobe_client_id.as_str())
+        .header("content-type", json)
+        .body(with_bom(&adobe_event().to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    // only one mark, and only at the start
+    let response = client
+        .post(&url)
+        .bearer_auth(&graph)
+        .header("content-type", json)
+        .body(with_bom(&String::from_utf8(with_bom("{}")).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(emulator.stats().events_stored, 1);
+    emulator.shutdown().await;
+}
