@@ -231,6 +231,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
             .headers()
             .get("client-request-id")
             .and_then(|value| value.to_str().ok())
+            .filter(|id| is_request_id(id))
             .map(str::to_owned),
     };
     // Handlers do not panic on input; should one ever panic anyway, the client still gets
@@ -289,6 +290,17 @@ async fn route(shared: &Shared, ctx: &Ctx, request: Request) -> Response {
                 .unwrap_or_default()
         ),
     )
+}
+
+/// Whether a `client-request-id` is one to echo: a GUID or a similar short token. The id is
+/// reflected into a header and into error bodies (Graph's `innerError`, Entra ID's
+/// `correlation_id`), so anything else (kilobytes of text, quotes, spaces) is treated as
+/// absent rather than handed back to the client.
+fn is_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:{}".contains(&byte))
 }
 
 /// The rest of a Graph path after `/v1.0` or `/beta`.

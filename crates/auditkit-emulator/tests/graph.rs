@@ -799,3 +799,60 @@ async fn concurrent_patches_of_one_stored_event_lose_nothing() {
     concurrent_patches_lose_nothing(EmulatorConfig::new().db(dir.join("events.db"))).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn echoes_only_a_client_request_id_that_looks_like_one() {
+    let (emulator, client, token) = seeded(1).await;
+    let url = format!("{}/nope", events_url(&emulator));
+    let guid = "11111111-2222-3333-4444-555555555555";
+    let response = client
+        .get(&url)
+        .bearer_auth(&token)
+        .header("client-request-id", guid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["client-request-id"], guid);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["innerError"]["client-request-id"], guid);
+
+    let hostile = [
+        "a".repeat(10_000),
+        "\"}, \"injected\": true".to_owned(),
+        "<script>alert(1)</script>".to_owned(),
+    ];
+    for id in hostile {
+        let response = client
+            .get(&url)
+            .bearer_auth(&token)
+            .header("client-request-id", id.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert!(!response.headers().contains_key("client-request-id"));
+        let request_id = response.headers()["request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(&id[..10]), "{text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            body["error"]["innerError"]["client-request-id"],
+            request_id.as_str()
+        );
+
+        // Entra ID's error carries it as correlation_id: the same rule
+        let response = client
+            .post(common::token_url(&emulator))
+            .header("client-request-id", id.as_str())
+            .form(&[("grant_type", "password")])
+            .send()
+            .await
+            .unwrap();
+        assert!(!response.headers().contains_key("client-request-id"));
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(&id[..10]), "{text}");
+    }
+    emulator.shutdown().await;
+}
