@@ -25,6 +25,9 @@ use crate::store::WriteError;
 
 type Answer = Result<Response, Response>;
 
+/// The longest id a create accepts; Intune's own ids are 36-character GUIDs.
+const MAX_ID_LENGTH: usize = 256;
+
 /// What a Graph path names.
 #[derive(Debug)]
 enum Target {
@@ -704,6 +707,14 @@ async fn create(shared: &Shared, ctx: &Ctx, query: &Query, base: &str, request: 
             return Err(bad_request(
                 ctx,
                 "The id of an auditEvent must not be empty.",
+            ));
+        }
+        // The id comes back in Location and in every link to the event: unbounded, one
+        // create could make answers no client can read.
+        Some(id) if id.len() > MAX_ID_LENGTH => {
+            return Err(bad_request(
+                ctx,
+                &format!("The id of an auditEvent must be at most {MAX_ID_LENGTH} bytes long."),
             ));
         }
         Some(_) => {}

@@ -856,3 +856,35 @@ async fn echoes_only_a_client_request_id_that_looks_like_one() {
     }
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_created_id_is_bounded() {
+    let (emulator, client, token) = seeded(0).await;
+    let url = events_url(&emulator);
+    let longest = "i".repeat(256);
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({ "id": longest }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(&longest)
+    );
+    // an id that would put most of a MiB into Location
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({ "id": "i".repeat(900_000) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 400).await, "invalidRequest");
+    assert_eq!(emulator.stats().events_stored, 1);
+    emulator.shutdown().await;
+}
