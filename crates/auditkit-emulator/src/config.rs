@@ -109,8 +109,9 @@ impl EmulatorConfig {
 /// The identities the emulator's token endpoints accept.
 ///
 /// The defaults are fixed, public development values: they are for the emulator only and
-/// open nothing anywhere else.
-#[derive(Clone, Debug)]
+/// open nothing anywhere else. `Debug` shows the ids, never the secrets: a test may set
+/// its own, and `Debug` output ends up in logs.
+#[derive(Clone)]
 pub struct EmulatorCredentials {
     /// The Entra ID tenant in the token path: `/{tenant}/oauth2/v2.0/token`.
     pub tenant: String,
@@ -119,6 +120,19 @@ pub struct EmulatorCredentials {
     pub adobe_client_id: String,
     pub adobe_client_secret: String,
     pub adobe_org_id: String,
+}
+
+impl std::fmt::Debug for EmulatorCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorCredentials")
+            .field("tenant", &self.tenant)
+            .field("graph_client_id", &self.graph_client_id)
+            .field("graph_client_secret", &"<redacted>")
+            .field("adobe_client_id", &self.adobe_client_id)
+            .field("adobe_client_secret", &"<redacted>")
+            .field("adobe_org_id", &self.adobe_org_id)
+            .finish()
+    }
 }
 
 impl Default for EmulatorCredentials {

@@ -396,12 +396,20 @@ async fn past_max_tokens_the_oldest_token_is_forgotten() {
         .unwrap();
     assert_eq!(response.status(), 201);
     assert_eq!(emulator.stats().tokens_issued, 3);
-    // Debug shows no token
+    // Debug shows no token, and no secret
     let debug = format!("{emulator:?}");
     assert!(
         !debug.contains(&newest) && !debug.contains(&adobe),
         "{debug}"
     );
+    let credentials = emulator.credentials();
+    assert!(debug.contains(&credentials.graph_client_id), "{debug}");
+    for secret in [
+        &credentials.graph_client_secret,
+        &credentials.adobe_client_secret,
+    ] {
+        assert!(!debug.contains(secret.as_str()), "{debug}");
+    }
     emulator.shutdown().await;
 }
 
