@@ -25,9 +25,6 @@ pub async fn handle(shared: &Shared, ctx: &Ctx, request: Request) -> Response {
             .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
         return response;
     }
-    if let Some(response) = inject_fault(shared, ctx, Api::Adobe).await {
-        return response;
-    }
     let credentials = &shared.config.credentials;
     match shared.tokens.check(request.headers(), Audience::Adobe) {
         Ok(_) => {}
@@ -50,6 +47,11 @@ pub async fn handle(shared: &Shared, ctx: &Ctx, request: Request) -> Response {
             StatusCode::UNAUTHORIZED,
             "Api Key is invalid: x-api-key must be the client id of the project",
         );
+    }
+    // Only an authenticated request (token and API key) reaches fault injection: a client
+    // with bad credentials must learn it at once, not after an injected hang or delay.
+    if let Some(response) = inject_fault(shared, ctx, Api::Adobe).await {
+        return response;
     }
     let text = match read_api_body(request.into_body()).await {
         Ok(text) => text,

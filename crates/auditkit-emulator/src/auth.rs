@@ -1,7 +1,7 @@
 //! The two token endpoints (Entra ID client credentials, Adobe IMS server-to-server) and the
 //! opaque bearer tokens they issue.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -35,21 +35,69 @@ pub enum TokenProblem {
     Expired,
 }
 
-/// Issued tokens, by their text.
-#[derive(Debug, Default)]
+/// How long an expired token is still known, so its bearer is told it expired rather than
+/// that the emulator never issued it.
+const EXPIRED_KEPT_FOR: Duration = Duration::from_secs(3600);
+
+/// Issued tokens, by their text, at most `capacity` of them.
+///
+/// Every token has the same lifetime, so issue order is expiry order: the oldest token is
+/// always at the front of `order`, and forgetting expired ones is a pop per token (amortised
+/// O(1) per issue), never a scan. `check` is one map lookup.
 pub struct Tokens {
-    issued: Mutex<HashMap<String, Issued>>,
+    lifetime: Duration,
+    capacity: usize,
+    state: Mutex<TokenState>,
+}
+
+#[derive(Default)]
+struct TokenState {
+    by_text: HashMap<String, Issued>,
+    /// The same tokens, oldest first.
+    order: VecDeque<String>,
+}
+
+impl std::fmt::Debug for Tokens {
+    /// Counts only: token texts are bearer secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("lifetime", &self.lifetime)
+            .field("capacity", &self.capacity)
+            .field("kept", &self.len())
+            .finish()
+    }
 }
 
 impl Tokens {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Issued>> {
-        self.issued
+    /// Tokens valid for `lifetime`; past `capacity` (at least 1) the oldest is forgotten.
+    pub fn new(lifetime: Duration, capacity: usize) -> Self {
+        Self {
+            lifetime,
+            capacity: capacity.max(1),
+            state: Mutex::new(TokenState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TokenState> {
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A new random opaque token; forgets tokens that expired long ago.
-    pub fn issue(&self, audience: Audience, client_id: &str, lifetime: Duration) -> String {
+    /// How many tokens are kept now.
+    pub fn len(&self) -> usize {
+        self.lock().by_text.len()
+    }
+
+    /// A new random opaque token.
+    pub fn issue(&self, audience: Audience, client_id: &str) -> String {
+        self.issue_at(audience, client_id, Instant::now())
+    }
+
+    /// [`Tokens::issue`] at `now`: forgets the tokens that expired long enough ago, then the
+    /// oldest while the store is full, so a client fetching a token per request (or an
+    /// attacker) cannot grow it without bound.
+    fn issue_at(&self, audience: Audience, client_id: &str, now: Instant) -> String {
         let mut random = [0u8; 32];
         random[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         random[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
@@ -58,29 +106,50 @@ impl Tokens {
             Audience::Adobe => "emu-ims.",
         };
         let token = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random));
-        let now = Instant::now();
-        let mut issued = self.lock();
-        issued.retain(|_, old| old.expires + Duration::from_secs(3600) > now);
-        issued.insert(
+        let mut state = self.lock();
+        let TokenState { by_text, order } = &mut *state;
+        while let Some(oldest) = order.front() {
+            let forgettable = by_text
+                .get(oldest)
+                .is_none_or(|old| old.expires + EXPIRED_KEPT_FOR <= now);
+            if !forgettable && order.len() < self.capacity {
+                break;
+            }
+            if let Some(oldest) = order.pop_front() {
+                by_text.remove(&oldest);
+            }
+        }
+        by_text.insert(
             token.clone(),
             Issued {
                 audience,
                 client_id: client_id.to_owned(),
-                expires: now + lifetime,
+                expires: now + self.lifetime,
             },
         );
+        order.push_back(token.clone());
         token
     }
 
     /// The client id a valid token was issued to.
     pub fn check(&self, headers: &HeaderMap, audience: Audience) -> Result<String, TokenProblem> {
+        self.check_at(headers, audience, Instant::now())
+    }
+
+    fn check_at(
+        &self,
+        headers: &HeaderMap,
+        audience: Audience,
+        now: Instant,
+    ) -> Result<String, TokenProblem> {
         let token = bearer(headers).ok_or(TokenProblem::Missing)?;
-        let issued = self.lock();
-        let found = issued
+        let state = self.lock();
+        let found = state
+            .by_text
             .get(token)
             .filter(|found| found.audience == audience)
             .ok_or(TokenProblem::Unknown)?;
-        if found.expires <= Instant::now() {
+        if found.expires <= now {
             return Err(TokenProblem::Expired);
         }
         Ok(found.client_id.clone())
@@ -282,7 +351,9 @@ pub async fn entra_token(
                     &format!("client_assertion_type must be '{JWT_BEARER}'."),
                 );
             }
-            let token_url = format!("http://{}/{tenant}/oauth2/v2.0/token", ctx.host);
+            // The audience is the emulator's own token URL, as Entra ID's is its own: a
+            // request's Host header names whatever the client chose and proves nothing.
+            let token_url = format!("{}/{tenant}/oauth2/v2.0/token", shared.origin);
             if let Err((code, problem)) = check_assertion(assertion, client_id, &token_url) {
                 return entra_error(
                     ctx,
@@ -304,7 +375,7 @@ pub async fn entra_token(
         }
     }
     let lifetime = shared.config.token_lifetime;
-    let token = shared.tokens.issue(Audience::Graph, client_id, lifetime);
+    let token = shared.tokens.issue(Audience::Graph, client_id);
     shared.stats.token_issued();
     let seconds = lifetime.as_secs();
     let body = json!({
@@ -478,7 +549,7 @@ pub async fn ims_token(shared: &Shared, request: axum::extract::Request) -> Resp
         );
     }
     let lifetime = shared.config.token_lifetime;
-    let token = shared.tokens.issue(Audience::Adobe, client_id, lifetime);
+    let token = shared.tokens.issue(Audience::Adobe, client_id);
     shared.stats.token_issued();
     let body = json!({
         "access_token": token,
@@ -499,6 +570,75 @@ mod tests {
             URL_SAFE_NO_PAD.encode(claims.to_string()),
             URL_SAFE_NO_PAD.encode(b"not-a-signature")
         )
+    }
+
+    fn bearer_headers(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        headers.insert(header::AUTHORIZATION, value);
+        headers
+    }
+
+    #[test]
+    fn keeps_at_most_capacity_tokens_forgetting_the_oldest() {
+        let tokens = Tokens::new(Duration::from_secs(60), 3);
+        let now = Instant::now();
+        let issued: Vec<String> = (0..5)
+            .map(|_| tokens.issue_at(Audience::Graph, "app", now))
+            .collect();
+        assert_eq!(tokens.len(), 3);
+        assert_eq!(tokens.lock().order.len(), 3);
+        for evicted in &issued[..2] {
+            let problem = tokens.check_at(&bearer_headers(evicted), Audience::Graph, now);
+            assert_eq!(problem, Err(TokenProblem::Unknown));
+        }
+        for kept in &issued[2..] {
+            let app = tokens.check_at(&bearer_headers(kept), Audience::Graph, now);
+            assert_eq!(app.as_deref(), Ok("app"));
+        }
+    }
+
+    #[test]
+    fn expired_tokens_are_told_expired_then_forgotten_without_a_scan() {
+        let lifetime = Duration::from_secs(60);
+        let tokens = Tokens::new(lifetime, 1000);
+        let start = Instant::now();
+        let first = tokens.issue_at(Audience::Adobe, "app", start);
+        let second = tokens.issue_at(Audience::Adobe, "app", start + Duration::from_secs(30));
+        let expired = start + lifetime;
+        assert_eq!(
+            tokens.check_at(&bearer_headers(&first), Audience::Adobe, expired),
+            Err(TokenProblem::Expired)
+        );
+        assert_eq!(
+            tokens
+                .check_at(&bearer_headers(&second), Audience::Adobe, expired)
+                .as_deref(),
+            Ok("app")
+        );
+        // an hour after its expiry, the next issue forgets the first token only
+        let later = expired + EXPIRED_KEPT_FOR;
+        let third = tokens.issue_at(Audience::Adobe, "app", later);
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(
+            tokens.check_at(&bearer_headers(&first), Audience::Adobe, later),
+            Err(TokenProblem::Unknown)
+        );
+        assert_eq!(
+            tokens.check_at(&bearer_headers(&second), Audience::Adobe, later),
+            Err(TokenProblem::Expired)
+        );
+        assert!(
+            tokens
+                .check_at(&bearer_headers(&third), Audience::Adobe, later)
+                .is_ok()
+        );
+        // a token for one API opens no other
+        assert_eq!(
+            tokens.check_at(&bearer_headers(&third), Audience::Graph, later),
+            Err(TokenProblem::Unknown)
+        );
+        assert!(!format!("{tokens:?}").contains(&third));
     }
 
     #[test]

@@ -8,6 +8,10 @@ use std::time::Duration;
 /// The largest page Graph serves, and so the largest `$top` and page size accepted.
 pub const MAX_PAGE_SIZE: usize = 1000;
 
+/// How many issued tokens are kept by default: far more than clients that cache their token
+/// hold at once, few enough that a client fetching one per request cannot exhaust memory.
+const DEFAULT_MAX_TOKENS: usize = 10_000;
+
 /// How an [`Emulator`](crate::Emulator) is started. Builder-style; [`EmulatorConfig::new`]
 /// binds `127.0.0.1:0` (a free port), keeps events in memory, injects no faults, issues
 /// tokens valid for an hour and serves pages of 100 events.
@@ -19,6 +23,7 @@ pub struct EmulatorConfig {
     pub(crate) rng_seed: Option<u64>,
     pub(crate) faults: FaultConfig,
     pub(crate) token_lifetime: Duration,
+    pub(crate) max_tokens: usize,
     pub(crate) page_size: usize,
     pub(crate) credentials: EmulatorCredentials,
 }
@@ -32,6 +37,7 @@ impl Default for EmulatorConfig {
             rng_seed: None,
             faults: FaultConfig::default(),
             token_lifetime: Duration::from_secs(3600),
+            max_tokens: DEFAULT_MAX_TOKENS,
             page_size: 100,
             credentials: EmulatorCredentials::default(),
         }
@@ -80,6 +86,13 @@ impl EmulatorConfig {
         self
     }
 
+    /// How many issued tokens are kept at once (default 10 000, at least 1). Issuing one
+    /// more forgets the oldest, whose bearer then gets 401 as for a token never issued.
+    pub fn max_tokens(mut self, n: usize) -> Self {
+        self.max_tokens = n.max(1);
+        self
+    }
+
     /// The page size when `$top` is absent, clamped to `1..=1000` as Graph does.
     pub fn page_size(mut self, n: usize) -> Self {
         self.page_size = n.clamp(1, MAX_PAGE_SIZE);
@@ -96,8 +109,9 @@ impl EmulatorConfig {
 /// The identities the emulator's token endpoints accept.
 ///
 /// The defaults are fixed, public development values: they are for the emulator only and
-/// open nothing anywhere else.
-#[derive(Clone, Debug)]
+/// open nothing anywhere else. `Debug` shows the ids, never the secrets: a test may set
+/// its own, and `Debug` output ends up in logs.
+#[derive(Clone)]
 pub struct EmulatorCredentials {
     /// The Entra ID tenant in the token path: `/{tenant}/oauth2/v2.0/token`.
     pub tenant: String,
@@ -106,6 +120,19 @@ pub struct EmulatorCredentials {
     pub adobe_client_id: String,
     pub adobe_client_secret: String,
     pub adobe_org_id: String,
+}
+
+impl std::fmt::Debug for EmulatorCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorCredentials")
+            .field("tenant", &self.tenant)
+            .field("graph_client_id", &self.graph_client_id)
+            .field("graph_client_secret", &"<redacted>")
+            .field("adobe_client_id", &self.adobe_client_id)
+            .field("adobe_client_secret", &"<redacted>")
+            .field("adobe_org_id", &self.adobe_org_id)
+            .finish()
+    }
 }
 
 impl Default for EmulatorCredentials {
@@ -121,10 +148,11 @@ impl Default for EmulatorCredentials {
     }
 }
 
-/// Fault injection on the API routes (never on the token routes).
+/// Fault injection on the API routes, for authenticated requests only (never on the token
+/// routes, and never before a 401).
 #[derive(Clone, Debug, Default)]
 pub struct FaultConfig {
-    /// Share of API requests, `0..=1`, that get a fault.
+    /// Share of authenticated API requests, `0..=1`, that get a fault.
     pub rate: f64,
     /// The faults to pick from, uniformly; empty means 429 (`Retry-After: 1`), 503 and 504.
     pub kinds: Vec<Fault>,

@@ -25,6 +25,9 @@ use crate::store::WriteError;
 
 type Answer = Result<Response, Response>;
 
+/// The longest id a create accepts; Intune's own ids are 36-character GUIDs.
+const MAX_ID_LENGTH: usize = 256;
+
 /// What a Graph path names.
 #[derive(Debug)]
 enum Target {
@@ -147,9 +150,11 @@ pub async fn handle(shared: &Shared, ctx: &Ctx, rest: &str, request: Request) ->
         }
         return response;
     }
-    if let Some(response) = inject_fault(shared, ctx, Api::Graph).await {
-        return response;
-    }
+    // Authentication first, as Graph's front door does: an unauthenticated request gets its
+    // 401 at once, never a fault or a throttle, and consumes no fault draw. Intune's limits
+    // come next because they are counted per app, which only a valid token names. Injected
+    // faults come last: they stand for the service failing a request it has admitted, so a
+    // faulted request has used its share of the app's limits, as a real failure would.
     let app = match shared.tokens.check(request.headers(), Audience::Graph) {
         Ok(app) => app,
         Err(problem) => return unauthenticated(ctx, problem),
@@ -161,6 +166,9 @@ pub async fn handle(shared: &Shared, ctx: &Ctx, rest: &str, request: Request) ->
             return throttled(ctx, Api::Graph, Some(wait));
         }
     }
+    if let Some(response) = inject_fault(shared, ctx, Api::Graph).await {
+        return response;
+    }
     let query = match Query::parse(request.uri().query()) {
         Ok(query) => query,
         Err(message) => {
@@ -168,17 +176,19 @@ pub async fn handle(shared: &Shared, ctx: &Ctx, rest: &str, request: Request) ->
         }
     };
     let path = request.uri().path().to_owned();
-    let base = format!("http://{}{}", ctx.host, version_prefix(&path));
+    // Absolute links start at the emulator's own origin, never at the request's Host.
+    let base = format!("{}{}", shared.origin, version_prefix(&path));
+    let link = format!("{}{path}", shared.origin);
     let answer = match (target, method) {
-        (Target::Collection, Method::GET) => list(shared, ctx, &query, &path, &base),
+        (Target::Collection, Method::GET) => list(shared, ctx, &query, &link, &base),
         (Target::Collection, _) => create(shared, ctx, &query, &base, request).await,
         (Target::Item(id), Method::GET) => get(shared, ctx, &query, &base, &id),
         (Target::Item(id), Method::PATCH) => update(shared, ctx, &query, &base, &id, request).await,
         (Target::Item(id), _) => delete(shared, ctx, &query, &id).await,
         (Target::Count, _) => count(shared, ctx, &query),
-        (Target::Categories, _) => categories(shared, ctx, &query, &path, &base),
+        (Target::Categories, _) => categories(shared, ctx, &query, &link, &base),
         (Target::ActivityTypes(category), _) => {
-            activity_types(shared, ctx, &query, &path, &base, &category)
+            activity_types(shared, ctx, &query, &link, &base, &category)
         }
     };
     answer.unwrap_or_else(|response| response)
@@ -422,9 +432,8 @@ fn decode_skiptoken(token: &str, fingerprint: u64) -> Option<usize> {
 
 /// Builds a collection answer from the full (filtered, sorted) list of values.
 fn collection_page(
-    ctx: &Ctx,
     query: &Query,
-    path: &str,
+    link: &str,
     context: String,
     values: Vec<Value>,
     (offset, size): (usize, usize),
@@ -443,7 +452,7 @@ fn collection_page(
         body.insert("@odata.count".to_owned(), json!(total));
     }
     if end < total {
-        let mut link = format!("http://{}{}?", ctx.host, path);
+        let mut link = format!("{link}?");
         for (name, value) in &query.kept {
             link.push_str(&encode_query_value(name));
             link.push('=');
@@ -483,6 +492,10 @@ fn store_failed(ctx: &Ctx, err: WriteError) -> Response {
             "conflict",
             "An auditEvent with this id already exists.",
         ),
+        WriteError::Invalid(message) => bad_request(
+            ctx,
+            &format!("The request body is not a valid auditEvent: {message}"),
+        ),
         WriteError::Store(err) => {
             tracing::error!(error = %err, "the store failed");
             internal(ctx)
@@ -503,7 +516,7 @@ fn not_found_item(ctx: &Ctx) -> Response {
 // Operations
 // ---------------------------------------------------------------------------------------
 
-fn list(shared: &Shared, ctx: &Ctx, query: &Query, path: &str, base: &str) -> Answer {
+fn list(shared: &Shared, ctx: &Ctx, query: &Query, link: &str, base: &str) -> Answer {
     query
         .only(&[
             "$filter",
@@ -559,9 +572,8 @@ fn list(shared: &Shared, ctx: &Ctx, query: &Query, path: &str, base: &str) -> An
         None => format!("{base}/$metadata#deviceManagement/auditEvents"),
     };
     Ok(collection_page(
-        ctx,
         query,
-        path,
+        link,
         context,
         values,
         (offset, size),
@@ -697,6 +709,14 @@ async fn create(shared: &Shared, ctx: &Ctx, query: &Query, base: &str, request: 
                 "The id of an auditEvent must not be empty.",
             ));
         }
+        // The id comes back in Location and in every link to the event: unbounded, one
+        // create could make answers no client can read.
+        Some(id) if id.len() > MAX_ID_LENGTH => {
+            return Err(bad_request(
+                ctx,
+                &format!("The id of an auditEvent must be at most {MAX_ID_LENGTH} bytes long."),
+            ));
+        }
         Some(_) => {}
         None => event.id = Some(uuid::Uuid::new_v4().to_string()),
     }
@@ -758,26 +778,26 @@ async fn update(
             "The id of an auditEvent cannot be changed.",
         ));
     }
-    let stored = shared
+    // The store merges under its lock, so concurrent PATCHes of one event all land.
+    let event = shared
         .store
-        .get_graph(id)
-        .ok_or_else(|| not_found_item(ctx))?;
-    let mut merged = match serde_json::to_value(&stored) {
-        Ok(Value::Object(map)) => map,
-        _ => return Err(internal(ctx)),
-    };
-    merged.extend(patch);
-    let event: AuditEvent =
-        serde_json::from_value(Value::Object(merged)).map_err(|err| invalid_body(ctx, &err))?;
-    shared
-        .store
-        .replace_graph(event.clone())
+        .update_graph(id, Box::new(move |stored| merge_patch(stored, patch)))
         .await
         .map_err(|err| store_failed(ctx, err))?;
     if minimal {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     entity_response(ctx, StatusCode::OK, base, &event, None)
+}
+
+/// The stored event with the patch's properties over it.
+fn merge_patch(stored: &AuditEvent, patch: Map<String, Value>) -> Result<AuditEvent, String> {
+    let mut merged = match serde_json::to_value(stored) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err("the stored auditEvent could not be read".to_owned()),
+    };
+    merged.extend(patch);
+    serde_json::from_value(Value::Object(merged)).map_err(|err| err.to_string())
 }
 
 async fn delete(shared: &Shared, ctx: &Ctx, query: &Query, id: &str) -> Answer {
@@ -814,7 +834,7 @@ fn string_collection(
     shared: &Shared,
     ctx: &Ctx,
     query: &Query,
-    path: &str,
+    link: &str,
     base: &str,
     values: BTreeSet<String>,
 ) -> Answer {
@@ -825,9 +845,8 @@ fn string_collection(
     let (offset, size) = page_window(shared, ctx, query)?;
     let values: Vec<Value> = values.into_iter().map(Value::String).collect();
     Ok(collection_page(
-        ctx,
         query,
-        path,
+        link,
         format!("{base}/$metadata#Collection(Edm.String)"),
         values,
         (offset, size),
@@ -835,21 +854,21 @@ fn string_collection(
     ))
 }
 
-fn categories(shared: &Shared, ctx: &Ctx, query: &Query, path: &str, base: &str) -> Answer {
+fn categories(shared: &Shared, ctx: &Ctx, query: &Query, link: &str, base: &str) -> Answer {
     let values = shared.store.with_graph(|events| {
         events
             .iter()
             .filter_map(|event| event.category.clone())
             .collect()
     });
-    string_collection(shared, ctx, query, path, base, values)
+    string_collection(shared, ctx, query, link, base, values)
 }
 
 fn activity_types(
     shared: &Shared,
     ctx: &Ctx,
     query: &Query,
-    path: &str,
+    link: &str,
     base: &str,
     category: &str,
 ) -> Answer {
@@ -860,7 +879,7 @@ fn activity_types(
             .filter_map(|event| event.activity_type.clone())
             .collect()
     });
-    string_collection(shared, ctx, query, path, base, values)
+    string_collection(shared, ctx, query, link, base, values)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::watch;
@@ -79,17 +79,18 @@ pub struct Shared {
     pub stats: Counters,
     pub injector: Injector,
     pub limits: Option<IntuneLimits>,
-    pub local: SocketAddr,
+    /// `http://127.0.0.1:PORT`, what [`Emulator::url`] returns without its final `/`: the
+    /// one origin of every absolute link and of the token URL assertions are minted for.
+    /// Never taken from a request's `Host` header, which any client can forge.
+    pub origin: String,
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// Per-request facts: ids for correlation and the host the client used.
+/// Per-request facts: ids for correlation.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub request_id: String,
     pub client_request_id: Option<String>,
-    /// `host[:port]` as the client addressed us; used for absolute links.
-    pub host: String,
 }
 
 /// A running emulator. Dropping it stops the server too; [`Emulator::shutdown`] waits for it.
@@ -114,7 +115,7 @@ impl Emulator {
             let events = crate::seed::events(config.seed_events, seed, chrono::Utc::now());
             store.insert_graph(events).await.map_err(|err| match err {
                 WriteError::Store(err) => EmulatorError::Seed(err),
-                WriteError::Exists | WriteError::NotFound => {
+                WriteError::Exists | WriteError::NotFound | WriteError::Invalid(_) => {
                     EmulatorError::Seed(StoreError::Stopped)
                 }
             })?;
@@ -131,15 +132,26 @@ impl Emulator {
                 addr: config.bind,
                 source,
             })?;
+        let host = match local.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip => ip,
+        };
+        let address = SocketAddr::new(host, local.port());
+        let url =
+            url::Url::parse(&format!("http://{address}/")).map_err(|err| EmulatorError::Bind {
+                addr: local,
+                source: std::io::Error::other(err),
+            })?;
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             injector: Injector::new(&config.faults, seed.wrapping_add(0x9e37_79b9_7f4a_7c15)),
             limits: config.faults.intune_limits.then(IntuneLimits::intune),
+            tokens: Tokens::new(config.token_lifetime, config.max_tokens),
             config,
             store,
-            tokens: Tokens::default(),
             stats: Counters::default(),
-            local,
+            origin: url.as_str().trim_end_matches('/').to_owned(),
             shutdown: shutdown.clone(),
         });
         let app = Router::new()
@@ -154,17 +166,6 @@ impl Emulator {
                 tracing::error!(error = %err, "the emulator stopped serving");
             }
         });
-        let host = match local.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            ip => ip,
-        };
-        let address = SocketAddr::new(host, local.port());
-        let url =
-            url::Url::parse(&format!("http://{address}/")).map_err(|err| EmulatorError::Bind {
-                addr: local,
-                source: std::io::Error::other(err),
-            })?;
         tracing::info!(%url, "auditkit emulator listening");
         Ok(Emulator {
             shared,
@@ -230,8 +231,8 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
             .headers()
             .get("client-request-id")
             .and_then(|value| value.to_str().ok())
+            .filter(|id| is_request_id(id))
             .map(str::to_owned),
-        host: host_of(request.headers(), shared.local),
     };
     // Handlers do not panic on input; should one ever panic anyway, the client still gets
     // a Graph-shaped 500 instead of a dropped connection.
@@ -291,6 +292,17 @@ async fn route(shared: &Shared, ctx: &Ctx, request: Request) -> Response {
     )
 }
 
+/// Whether a `client-request-id` is one to echo: a GUID or a similar short token. The id is
+/// reflected into a header and into error bodies (Graph's `innerError`, Entra ID's
+/// `correlation_id`), so anything else (kilobytes of text, quotes, spaces) is treated as
+/// absent rather than handed back to the client.
+fn is_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:{}".contains(&byte))
+}
+
 /// The rest of a Graph path after `/v1.0` or `/beta`.
 fn strip_version(path: &str) -> Option<&str> {
     for version in ["/v1.0", "/beta"] {
@@ -301,20 +313,6 @@ fn strip_version(path: &str) -> Option<&str> {
         }
     }
     None
-}
-
-fn host_of(headers: &HeaderMap, local: SocketAddr) -> String {
-    headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .filter(|host| {
-            !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| local.to_string())
 }
 
 /// A Graph `ODataError` answer.
@@ -333,10 +331,16 @@ pub fn graph_error(ctx: &Ctx, status: StatusCode, code: &str, message: &str) -> 
     (status, axum::Json(body)).into_response()
 }
 
-/// The whole body, or a message when it is larger than `limit` or cannot be read.
+/// The UTF-8 encoding of U+FEFF, which some services and clients (.NET, PowerShell) put
+/// before JSON and forms.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The whole body without a leading UTF-8 byte order mark, or a message when it is larger
+/// than `limit` or cannot be read. Every request body is read here, so every route accepts
+/// the mark the same way.
 pub async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, String> {
     match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(bytes.to_vec()),
+        Ok(bytes) => Ok(bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes).to_vec()),
         Err(err) => {
             if is_too_large(&err) {
                 Err(format!("the request body is larger than {limit} bytes"))
@@ -444,8 +448,9 @@ pub enum Api {
     Adobe,
 }
 
-/// Draws a fault for an API request: `Some` answer to send instead, or `None` to go on
-/// (after any injected delay). A hang lasts until the client gives up or shutdown.
+/// Draws a fault for an authenticated API request: `Some` answer to send instead, or `None`
+/// to go on (after any injected delay). A hang lasts until the client gives up or shutdown.
+/// Callers check credentials first, so a client with bad ones is never made to wait.
 pub async fn inject_fault(shared: &Shared, ctx: &Ctx, api: Api) -> Option<Response> {
     let Decision::Fault(fault) = shared.injector.decide() else {
         return None;

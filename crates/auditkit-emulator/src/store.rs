@@ -1,13 +1,19 @@
 //! Where events live: in memory, written through to SQLite when a database file is given.
 //!
-//! Queries always run on the in-memory copy (loaded from SQLite at start). Every write is
-//! applied to memory and sent, in the same order, to one dedicated SQLite thread; the caller
-//! waits for the thread's answer, so a 2xx means the write is on disk. SQLite is never
-//! called from an async worker thread.
+//! Queries always run on the in-memory copy (loaded from SQLite at start). A write is first
+//! decided against the store (does the id exist, what does the merge give), then committed,
+//! and only then applied to memory: a client never sees, nor builds on, a write whose
+//! commit failed. With SQLite, one dedicated thread is the only writer of memory and disk
+//! alike: it takes writes in arrival order and decides, commits and applies each before the
+//! next, so both see one order and nothing decided can go stale before it is applied. The
+//! caller waits for the thread's answer, so a 2xx means the write is on disk; a caller that
+//! stops waiting (a client hanging up) changes nothing, the write still lands in both or
+//! neither. SQLite is never called from an async worker thread. Without SQLite, a write is
+//! decided and applied under the memory lock in one step.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use auditkit_graph::types::AuditEvent;
 use tokio::sync::oneshot;
@@ -38,6 +44,36 @@ pub struct AdobeRecord {
     pub event: auditkit_adobe::types::AuditEvent,
 }
 
+/// Why a write was refused.
+#[derive(Debug)]
+pub enum WriteError {
+    Exists,
+    NotFound,
+    /// The merge of an update refused the stored event and its patch, with why.
+    Invalid(String),
+    Store(StoreError),
+}
+
+/// Turns the stored event into its updated form, or says why it cannot.
+pub type Merge = Box<dyn FnOnce(&AuditEvent) -> Result<AuditEvent, String> + Send>;
+
+/// A write as asked for, not yet checked against the store.
+enum Op {
+    InsertGraph(Vec<AuditEvent>),
+    UpdateGraph { id: String, merge: Merge },
+    DeleteGraph(String),
+    InsertAdobe(AdobeRecord),
+}
+
+/// A write decided against the store: what memory becomes once the disk has it.
+enum Change {
+    PushGraph(Vec<AuditEvent>),
+    SetGraph { at: usize, event: Box<AuditEvent> },
+    RemoveGraph { at: usize, id: String },
+    PushAdobe(AdobeRecord),
+}
+
+/// The rows one change writes, in one transaction.
 enum Write {
     PutGraph {
         id: String,
@@ -54,9 +90,12 @@ enum Write {
     },
 }
 
+/// What a write answers: the updated event for an update.
+type Done = Result<Option<AuditEvent>, WriteError>;
+
 struct Job {
-    writes: Vec<Write>,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    op: Op,
+    done: oneshot::Sender<Done>,
 }
 
 #[derive(Default)]
@@ -92,11 +131,93 @@ impl Memory {
             }
         }
     }
+
+    /// Decides `op` against the store as it is now, changing nothing. An update's merge
+    /// runs here, so it sees every write applied before it.
+    fn plan(&self, op: Op) -> Result<Change, WriteError> {
+        match op {
+            Op::InsertGraph(events) => {
+                let mut batch = HashSet::with_capacity(events.len());
+                for event in &events {
+                    let id = event.id.as_deref().unwrap_or_default();
+                    if self.graph_position(id).is_some() || !batch.insert(id) {
+                        return Err(WriteError::Exists);
+                    }
+                }
+                Ok(Change::PushGraph(events))
+            }
+            Op::UpdateGraph { id, merge } => {
+                let at = self.graph_position(&id).ok_or(WriteError::NotFound)?;
+                let event = merge(&self.graph[at]).map_err(WriteError::Invalid)?;
+                if event.id.as_deref() != Some(id.as_str()) {
+                    return Err(WriteError::Invalid(
+                        "the id of an auditEvent cannot be changed".to_owned(),
+                    ));
+                }
+                Ok(Change::SetGraph {
+                    at,
+                    event: Box::new(event),
+                })
+            }
+            Op::DeleteGraph(id) => {
+                let at = self.graph_position(&id).ok_or(WriteError::NotFound)?;
+                Ok(Change::RemoveGraph { at, id })
+            }
+            Op::InsertAdobe(record) => Ok(Change::PushAdobe(record)),
+        }
+    }
+
+    /// Applies a change decided against this very state.
+    fn apply(&mut self, change: Change) -> Option<AuditEvent> {
+        match change {
+            Change::PushGraph(events) => {
+                for event in events {
+                    self.push_graph(event);
+                }
+                None
+            }
+            Change::SetGraph { at, event } => {
+                self.graph[at] = (*event).clone();
+                Some(*event)
+            }
+            Change::RemoveGraph { at, .. } => {
+                self.remove_graph(at);
+                None
+            }
+            Change::PushAdobe(record) => {
+                self.adobe.push(record);
+                None
+            }
+        }
+    }
+}
+
+impl Change {
+    fn writes(&self) -> Result<Vec<Write>, StoreError> {
+        match self {
+            Change::PushGraph(events) => events.iter().map(graph_write).collect(),
+            Change::SetGraph { event, .. } => Ok(vec![graph_write(event)?]),
+            Change::RemoveGraph { id, .. } => Ok(vec![Write::DeleteGraph { id: id.clone() }]),
+            Change::PushAdobe(record) => Ok(vec![Write::PutAdobe {
+                id: record.id.clone(),
+                time: record.event.timestamp.to_string(),
+                json: serde_json::to_string(&record.event).map_err(StoreError::Encode)?,
+            }]),
+        }
+    }
+}
+
+fn lock(memory: &Mutex<Memory>) -> MutexGuard<'_, Memory> {
+    // A panic while holding the lock cannot leave the vectors half-written in a way that
+    // matters more than refusing all later requests would.
+    memory
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The event store shared by all requests.
 pub struct Store {
-    memory: Mutex<Memory>,
+    memory: Arc<Mutex<Memory>>,
     sqlite: Option<mpsc::Sender<Job>>,
 }
 
@@ -108,18 +229,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Why a write was refused.
-#[derive(Debug)]
-pub enum WriteError {
-    Exists,
-    NotFound,
-    Store(StoreError),
-}
-
 impl Store {
     pub fn memory() -> Self {
         Self {
-            memory: Mutex::new(Memory::default()),
+            memory: Arc::new(Mutex::new(Memory::default())),
             sqlite: None,
         }
     }
@@ -135,42 +248,28 @@ impl Store {
             .map_err(StoreError::Thread)?;
         let memory = ready_rx.await.map_err(|_| StoreError::Stopped)??;
         Ok(Self {
-            memory: Mutex::new(memory),
+            memory,
             sqlite: Some(jobs_tx),
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, Memory> {
-        // A panic while holding the lock cannot leave the vectors half-written in a way
-        // that matters more than refusing all later requests would.
-        self.memory
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.memory)
     }
 
-    /// Sends writes to SQLite while the memory lock is still held, so both see one order.
-    fn persist(
-        &self,
-        _guard: &MutexGuard<'_, Memory>,
-        writes: Vec<Write>,
-    ) -> Option<oneshot::Receiver<Result<(), StoreError>>> {
-        let sqlite = self.sqlite.as_ref()?;
+    /// Decides, commits and applies one write; see the module docs for the order.
+    async fn write(&self, op: Op) -> Done {
+        let Some(sqlite) = &self.sqlite else {
+            let mut memory = self.lock();
+            let change = memory.plan(op)?;
+            return Ok(memory.apply(change));
+        };
         let (done, wait) = oneshot::channel();
-        if sqlite.send(Job { writes, done }).is_err() {
-            let (done, wait) = oneshot::channel();
-            let _ = done.send(Err(StoreError::Stopped));
-            return Some(wait);
-        }
-        Some(wait)
-    }
-
-    async fn settle(
-        wait: Option<oneshot::Receiver<Result<(), StoreError>>>,
-    ) -> Result<(), StoreError> {
-        match wait {
-            None => Ok(()),
-            Some(wait) => wait.await.map_err(|_| StoreError::Stopped)?,
-        }
+        sqlite
+            .send(Job { op, done })
+            .map_err(|_| WriteError::Store(StoreError::Stopped))?;
+        wait.await
+            .map_err(|_| WriteError::Store(StoreError::Stopped))?
     }
 
     /// Runs `f` over every Graph event, in insertion order, without copying them: a page of
@@ -194,69 +293,29 @@ impl Store {
 
     /// Adds events that must have an id; refuses the whole batch if one id exists.
     pub async fn insert_graph(&self, events: Vec<AuditEvent>) -> Result<(), WriteError> {
-        let mut writes = Vec::with_capacity(events.len());
-        for event in &events {
-            writes.push(graph_write(event).map_err(WriteError::Store)?);
-        }
-        let wait = {
-            let mut memory = self.lock();
-            let mut batch = HashSet::with_capacity(events.len());
-            for event in &events {
-                let id = event.id.as_deref().unwrap_or_default();
-                if memory.graph_position(id).is_some() || !batch.insert(id) {
-                    return Err(WriteError::Exists);
-                }
-            }
-            let wait = self.persist(&memory, writes);
-            for event in events {
-                memory.push_graph(event);
-            }
-            wait
-        };
-        Self::settle(wait).await.map_err(WriteError::Store)
+        self.write(Op::InsertGraph(events)).await.map(drop)
     }
 
-    /// Replaces the event with the same id.
-    pub async fn replace_graph(&self, event: AuditEvent) -> Result<(), WriteError> {
-        let write = graph_write(&event).map_err(WriteError::Store)?;
-        let wait = {
-            let mut memory = self.lock();
-            let Some(at) = memory.graph_position(event.id.as_deref().unwrap_or_default()) else {
-                return Err(WriteError::NotFound);
-            };
-            memory.graph[at] = event;
-            self.persist(&memory, vec![write])
+    /// Updates the event `id` to what `merge` makes of it, and answers the result. The
+    /// merge reads the event as every earlier write left it and nothing writes in between,
+    /// so two updates of one event in flight at once each keep the other's change.
+    pub async fn update_graph(&self, id: &str, merge: Merge) -> Result<AuditEvent, WriteError> {
+        let op = Op::UpdateGraph {
+            id: id.to_owned(),
+            merge,
         };
-        Self::settle(wait).await.map_err(WriteError::Store)
+        match self.write(op).await? {
+            Some(event) => Ok(event),
+            None => Err(WriteError::NotFound),
+        }
     }
 
     pub async fn delete_graph(&self, id: &str) -> Result<(), WriteError> {
-        let wait = {
-            let mut memory = self.lock();
-            let Some(at) = memory.graph_position(id) else {
-                return Err(WriteError::NotFound);
-            };
-            memory.remove_graph(at);
-            self.persist(&memory, vec![Write::DeleteGraph { id: id.to_owned() }])
-        };
-        Self::settle(wait).await.map_err(WriteError::Store)
+        self.write(Op::DeleteGraph(id.to_owned())).await.map(drop)
     }
 
     pub async fn insert_adobe(&self, record: AdobeRecord) -> Result<(), WriteError> {
-        let json = serde_json::to_string(&record.event)
-            .map_err(|err| WriteError::Store(StoreError::Encode(err)))?;
-        let write = Write::PutAdobe {
-            id: record.id.clone(),
-            time: record.event.timestamp.to_string(),
-            json,
-        };
-        let wait = {
-            let mut memory = self.lock();
-            let wait = self.persist(&memory, vec![write]);
-            memory.adobe.push(record);
-            wait
-        };
-        Self::settle(wait).await.map_err(WriteError::Store)
+        self.write(Op::InsertAdobe(record)).await.map(drop)
     }
 }
 
@@ -289,7 +348,7 @@ CREATE TABLE IF NOT EXISTS adobe_audit_events (
 
 fn sqlite_thread(
     path: PathBuf,
-    ready: oneshot::Sender<Result<Memory, StoreError>>,
+    ready: oneshot::Sender<Result<Arc<Mutex<Memory>>, StoreError>>,
     jobs: mpsc::Receiver<Job>,
 ) {
     let sqlite_err = |source| StoreError::Sqlite {
@@ -300,12 +359,13 @@ fn sqlite_thread(
         .and_then(|conn| conn.execute_batch(SCHEMA).map(|()| conn))
         .map_err(sqlite_err)
         .and_then(|conn| load(&conn).map(|memory| (conn, memory)));
-    let mut conn = match opened {
+    let (mut conn, memory) = match opened {
         Ok((conn, memory)) => {
-            if ready.send(Ok(memory)).is_err() {
+            let memory = Arc::new(Mutex::new(memory));
+            if ready.send(Ok(Arc::clone(&memory))).is_err() {
                 return;
             }
-            conn
+            (conn, memory)
         }
         Err(err) => {
             let _ = ready.send(Err(err));
@@ -314,9 +374,23 @@ fn sqlite_thread(
     };
     // Ends when the store (the only sender) is dropped.
     while let Ok(job) = jobs.recv() {
-        let result = apply(&mut conn, job.writes).map_err(sqlite_err);
+        let result = write_through(&memory, &mut conn, job.op, &sqlite_err);
         let _ = job.done.send(result);
     }
+}
+
+/// One write, on the thread that is memory's only writer: nothing can change the store
+/// between deciding the write and applying it, and memory changes only after the commit.
+fn write_through(
+    memory: &Mutex<Memory>,
+    conn: &mut rusqlite::Connection,
+    op: Op,
+    sqlite_err: &impl Fn(rusqlite::Error) -> StoreError,
+) -> Done {
+    let change = lock(memory).plan(op)?;
+    let writes = change.writes().map_err(WriteError::Store)?;
+    apply(conn, writes).map_err(|err| WriteError::Store(sqlite_err(err)))?;
+    Ok(lock(memory).apply(change))
 }
 
 fn load(conn: &rusqlite::Connection) -> Result<Memory, StoreError> {
@@ -411,7 +485,19 @@ mod tests {
             Err(WriteError::NotFound)
         ));
 
-        store.replace_graph(event("d", "v2")).await.unwrap();
+        let updated = store
+            .update_graph(
+                "d",
+                Box::new(|old| {
+                    Ok(AuditEvent {
+                        activity: Some("v2".into()),
+                        ..old.clone()
+                    })
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.activity.as_deref(), Some("v2"));
         assert_eq!(
             store.get_graph("d").unwrap().activity.as_deref(),
             Some("v2")
@@ -447,5 +533,75 @@ mod tests {
             store.get_graph("a").unwrap().activity.as_deref(),
             Some("v1")
         );
+    }
+
+    fn snapshot(store: &Store) -> Vec<(Option<String>, Option<String>)> {
+        store.with_graph(|events| {
+            events
+                .iter()
+                .map(|event| (event.id.clone(), event.activity.clone()))
+                .collect()
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_leave_memory_and_disk_in_one_order() {
+        let dir = std::env::temp_dir().join(format!(
+            "auditkit-emulator-store-order-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.db");
+        let store = std::sync::Arc::new(Store::open(&path).await.unwrap());
+        let mut writers = Vec::new();
+        for writer in 0..8 {
+            let store = std::sync::Arc::clone(&store);
+            writers.push(tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                // ends on inserts then updates, so the store is not left empty and its
+                // last values come from both kinds of write
+                for step in 0..44 {
+                    // few ids, so writers collide on the same events all the time
+                    let id = format!("e{}", (writer * 3 + step) % 7);
+                    let value = format!("w{writer}s{step}");
+                    let outcome = match step % 5 {
+                        0 | 1 => store.insert_graph(vec![event(&id, &value)]).await,
+                        2 | 3 => store
+                            .update_graph(
+                                &id,
+                                Box::new(move |old| {
+                                    Ok(AuditEvent {
+                                        activity: Some(value),
+                                        ..old.clone()
+                                    })
+                                }),
+                            )
+                            .await
+                            .map(drop),
+                        _ => store.delete_graph(&id).await,
+                    };
+                    outcomes.push(outcome);
+                }
+                outcomes
+            }));
+        }
+        let mut refused = 0;
+        for writer in writers {
+            for outcome in writer.await.unwrap() {
+                match outcome {
+                    Ok(()) => {}
+                    Err(WriteError::Exists | WriteError::NotFound) => refused += 1,
+                    Err(other) => panic!("{other:?}"),
+                }
+            }
+        }
+        assert!(refused > 0, "the writers never collided");
+        let live = snapshot(&store);
+        assert!(!live.is_empty());
+        let reopened = Store::open(&path).await.unwrap();
+        assert_eq!(live, snapshot(&reopened));
+        drop((store, reopened));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

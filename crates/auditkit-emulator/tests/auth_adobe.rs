@@ -325,3 +325,184 @@ async fn ims_and_adobe_audits() {
     assert_eq!(stats.tokens_issued, 2);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_assertion_is_for_the_emulator_whatever_the_host_header_says() {
+    let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+    let client = client();
+    let url = token_url(&emulator);
+    let id = emulator.credentials().graph_client_id.clone();
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let for_audience = |aud: &str| {
+        assertion(
+            json!({"alg": "PS256"}),
+            json!({"aud": aud, "iss": id, "sub": id, "exp": exp}),
+        )
+    };
+    let send = |jwt: String| {
+        client
+            .post(&url)
+            .header("host", "evil.example")
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", id.as_str()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", jwt.as_str()),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+    };
+    // minted for another server, sent with that server's name as Host: still refused
+    let elsewhere = for_audience("http://evil.example/emulator/oauth2/v2.0/token");
+    let response = send(elsewhere).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(body["error_codes"], json!([700212]));
+    // minted for the emulator's own token URL: accepted whatever Host says
+    let response = send(for_audience(&url)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn past_max_tokens_the_oldest_token_is_forgotten() {
+    let emulator = Emulator::start(EmulatorConfig::new().seed_events(1).max_tokens(2))
+        .await
+        .unwrap();
+    let client = client();
+    let url = events_url(&emulator);
+    let oldest = graph_token(&client, &emulator).await;
+    let adobe = ims_token(&client, &emulator).await;
+    let newest = graph_token(&client, &emulator).await;
+    let response = client.get(&url).bearer_auth(&oldest).send().await.unwrap();
+    assert_eq!(
+        odata_error(response, 401).await,
+        "InvalidAuthenticationToken"
+    );
+    let response = client.get(&url).bearer_auth(&newest).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    // tokens of both endpoints share the bound; the IMS token is still the second newest
+    let response = client
+        .post(format!("{}audits", emulator.url()))
+        .bearer_auth(&adobe)
+        .header("x-api-key", emulator.credentials().adobe_client_id.as_str())
+        .json(&adobe_event())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(emulator.stats().tokens_issued, 3);
+    // Debug shows no token, and no secret
+    let debug = format!("{emulator:?}");
+    assert!(
+        !debug.contains(&newest) && !debug.contains(&adobe),
+        "{debug}"
+    );
+    let credentials = emulator.credentials();
+    assert!(debug.contains(&credentials.graph_client_id), "{debug}");
+    for secret in [
+        &credentials.graph_client_secret,
+        &credentials.adobe_client_secret,
+    ] {
+        assert!(!debug.contains(secret.as_str()), "{debug}");
+    }
+    emulator.shutdown().await;
+}
+
+/// `body` after a UTF-8 byte order mark, as some services and clients (.NET, PowerShell)
+/// write JSON and forms.
+fn with_bom(body: &str) -> Vec<u8> {
+    let mut bytes = vec![0xEF, 0xBB, 0xBF];
+    bytes.extend_from_slice(body.as_bytes());
+    bytes
+}
+
+#[tokio::test]
+async fn bodies_may_start_with_a_utf8_byte_order_mark() {
+    let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+    let client = client();
+    let credentials = emulator.credentials().clone();
+    let form = "application/x-www-form-urlencoded";
+    let json = "application/json";
+
+    let response = client
+        .post(token_url(&emulator))
+        .header("content-type", form)
+        .body(with_bom(&format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+            credentials.graph_client_id, credentials.graph_client_secret
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let graph = body["access_token"].as_str().unwrap().to_owned();
+
+    let response = client
+        .post(format!("{}ims/token/v3", emulator.url()))
+        .header("content-type", form)
+        .body(with_bom(&format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=openid",
+            credentials.adobe_client_id, credentials.adobe_client_secret
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let ims = body["access_token"].as_str().unwrap().to_owned();
+
+    let url = events_url(&emulator);
+    let response = client
+        .post(&url)
+        .bearer_auth(&graph)
+        .header("content-type", json)
+        .body(with_bom(r#"{"id": "bom", "displayName": "with a BOM"}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let response = client
+        .patch(format!("{url}/bom"))
+        .bearer_auth(&graph)
+        .header("content-type", json)
+        .body(with_bom(r#"{"category": "Device"}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event: Value = response.json().await.unwrap();
+    assert_eq!(
+        (&event["displayName"], &event["category"]),
+        (&json!("with a BOM"), &json!("Device"))
+    );
+
+    let response = client
+        .post(format!("{}audits", emulator.url()))
+        .bearer_auth(&ims)
+        .header("x-api-key", credentials.adobe_client_id.as_str())
+        .header("content-type", json)
+        .body(with_bom(&adobe_event().to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    // only one mark, and only at the start
+    let response = client
+        .post(&url)
+        .bearer_auth(&graph)
+        .header("content-type", json)
+        .body(with_bom(&String::from_utf8(with_bom("{}")).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(emulator.stats().events_stored, 1);
+    emulator.shutdown().await;
+}

@@ -299,3 +299,238 @@ async fn sqlite_keeps_events_across_restarts() {
     emulator.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn faults_never_reach_an_unauthenticated_request() {
+    let faults = FaultConfig {
+        rate: 1.0,
+        kinds: vec![Fault::Hang],
+        intune_limits: true,
+    };
+    let emulator = Emulator::start(EmulatorConfig::new().faults(faults))
+        .await
+        .unwrap();
+    let client = client();
+    let url = events_url(&emulator);
+    let audits = format!("{}audits", emulator.url());
+    let adobe_token = ims_token(&client, &emulator).await;
+    // The timeout only turns a hang (which lasts until shutdown) into a failure; a correct
+    // emulator answers at once.
+    let patience = Duration::from_secs(10);
+    let graph_requests = [
+        client.get(&url),
+        client.get(&url).bearer_auth("emu-graph.never-issued"),
+        client.post(&url).bearer_auth(&adobe_token).json(&json!({})),
+        client.delete(format!("{url}/some-id")),
+    ];
+    for request in graph_requests {
+        let response = request.timeout(patience).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(response.headers().contains_key("www-authenticate"));
+    }
+    let adobe_requests = [
+        client.post(&audits).json(&json!({})),
+        client.post(&audits).bearer_auth("emu-ims.never-issued"),
+        // a valid token but no x-api-key is not authenticated either
+        client
+            .post(&audits)
+            .bearer_auth(&adobe_token)
+            .json(&json!({})),
+    ];
+    for request in adobe_requests {
+        let response = request.timeout(patience).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        let body: Value = response.json().await.unwrap();
+        assert!(body.is_string(), "{body}");
+    }
+    assert_eq!(emulator.stats().faults_injected, 0);
+
+    // an authenticated request still gets its fault
+    let token = graph_token(&client, &emulator).await;
+    let result = client
+        .get(&url)
+        .bearer_auth(&token)
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(result.unwrap_err().is_timeout());
+    assert_eq!(emulator.stats().faults_injected, 1);
+    emulator.shutdown().await;
+}
+
+/// The emulator's tables, as it creates them, with triggers that fail chosen writes the way
+/// a full disk or a broken file would: inside the commit.
+fn poisoned_db(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE graph_audit_events (
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             id TEXT NOT NULL UNIQUE,
+             activity_date_time TEXT,
+             json TEXT NOT NULL
+         );
+         CREATE TABLE adobe_audit_events (
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             id TEXT NOT NULL UNIQUE,
+             timestamp TEXT NOT NULL,
+             json TEXT NOT NULL
+         );
+         CREATE TRIGGER poison_insert BEFORE INSERT ON graph_audit_events
+             WHEN NEW.id = 'poison' BEGIN SELECT RAISE(ABORT, 'disk says no'); END;
+         CREATE TRIGGER poison_update BEFORE UPDATE ON graph_audit_events
+             WHEN OLD.id = 'doomed-update' BEGIN SELECT RAISE(ABORT, 'disk says no'); END;
+         CREATE TRIGGER poison_delete BEFORE DELETE ON graph_audit_events
+             WHEN OLD.id = 'doomed-delete' BEGIN SELECT RAISE(ABORT, 'disk says no'); END;
+         CREATE TRIGGER poison_adobe BEFORE INSERT ON adobe_audit_events
+             WHEN NEW.json LIKE '%\"poison\"%' BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+    )
+    .unwrap();
+}
+
+fn adobe_event(action: &str) -> Value {
+    json!({
+        "action": action, "imsOrgId": "X@AdobeOrg", "resource": {"resourceId": "r"},
+        "service": {"serviceId": "s"}, "source": "azure",
+        "timestamp": "2024-01-02T03:04:05.678Z", "userIdentifier": "u"
+    })
+}
+
+#[tokio::test]
+async fn a_failed_commit_changes_nothing_a_client_can_see() {
+    let dir = scratch("poison");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("events.db");
+    poisoned_db(&db);
+    let client = client();
+    let emulator = Emulator::start(EmulatorConfig::new().db(&db))
+        .await
+        .unwrap();
+    let token = graph_token(&client, &emulator).await;
+    let url = events_url(&emulator);
+    for id in ["doomed-update", "doomed-delete"] {
+        let response = client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&json!({"id": id, "displayName": "before"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let get = |id: &str| client.get(format!("{url}/{id}")).bearer_auth(&token).send();
+    let ids = || async {
+        let page: Value = client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = page["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+
+    // a create whose commit fails: 500, and no one ever sees the event
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"id": "poison", "displayName": "never stored"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::odata_error(response, 500).await, "generalException");
+    assert_eq!(get("poison").await.unwrap().status(), 404);
+    assert_eq!(ids().await, ["doomed-delete", "doomed-update"]);
+    assert_eq!(emulator.stats().events_stored, 2);
+    // the id is free: the failed create reserved nothing in memory
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"id": "poison"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+
+    // an update whose commit fails: the old event stays
+    let response = client
+        .patch(format!("{url}/doomed-update"))
+        .bearer_auth(&token)
+        .json(&json!({"displayName": "after"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::odata_error(response, 500).await, "generalException");
+    let event: Value = get("doomed-update").await.unwrap().json().await.unwrap();
+    assert_eq!(event["displayName"], "before");
+
+    // a delete whose commit fails: the event stays
+    let response = client
+        .delete(format!("{url}/doomed-delete"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::odata_error(response, 500).await, "generalException");
+    assert_eq!(get("doomed-delete").await.unwrap().status(), 200);
+    assert_eq!(ids().await, ["doomed-delete", "doomed-update"]);
+
+    // an Adobe event whose commit fails is not counted as stored
+    let adobe = ims_token(&client, &emulator).await;
+    let audits = format!("{}audits", emulator.url());
+    let post = |action: &str| {
+        client
+            .post(&audits)
+            .bearer_auth(&adobe)
+            .header("x-api-key", emulator.credentials().adobe_client_id.as_str())
+            .json(&adobe_event(action))
+            .send()
+    };
+    let response = post("poison").await.unwrap();
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["reason"].is_string(), "{body}");
+    assert_eq!(emulator.stats().adobe_events_stored, 0);
+    assert_eq!(post("create").await.unwrap().status(), 201);
+    assert_eq!(emulator.stats().adobe_events_stored, 1);
+
+    // later writes go on, and memory matched the disk all along: a restart shows the same
+    let response = client
+        .patch(format!("{url}/doomed-delete"))
+        .bearer_auth(&token)
+        .json(&json!({"displayName": "patched"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    emulator.shutdown().await;
+    let emulator = Emulator::start(EmulatorConfig::new().db(&db))
+        .await
+        .unwrap();
+    let stats = emulator.stats();
+    assert_eq!((stats.events_stored, stats.adobe_events_stored), (2, 1));
+    let token = graph_token(&client, &emulator).await;
+    let url = events_url(&emulator);
+    for (id, name) in [("doomed-update", "before"), ("doomed-delete", "patched")] {
+        let event: Value = client
+            .get(format!("{url}/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(event["displayName"], name, "{event}");
+    }
+    emulator.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -312,7 +312,7 @@ async fn pages_with_opaque_skiptokens() {
         pages += 1;
         next = body["@odata.nextLink"].as_str().map(str::to_owned);
         if let Some(link) = &next {
-            // absolute, on the host the client used, carrying an opaque token
+            // absolute, on the emulator's own URL, carrying an opaque token
             assert!(link.starts_with(&format!("{url}?")), "{link}");
             let token = link.split("$skiptoken=").nth(1).unwrap();
             assert!(!token.chars().all(|c| c.is_ascii_digit()), "{token}");
@@ -615,5 +615,276 @@ async fn refuses_bad_input_without_failing() {
     assert_eq!(emulator.stats().events_stored, 6);
     let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status(), 200);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn links_name_the_emulator_whatever_the_host_header_says() {
+    let (emulator, client, token) = seeded(3).await;
+    let graph = emulator.graph_url().to_string();
+    let url = events_url(&emulator);
+    let forged = "evil.example";
+    let get = |url: String| {
+        client
+            .get(url)
+            .bearer_auth(&token)
+            .header("host", forged)
+            .send()
+    };
+
+    let page: Value = get(format!("{url}?$top=1&$select=id,category"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    assert!(
+        next.starts_with(&format!("{graph}/deviceManagement/auditEvents?")),
+        "{next}"
+    );
+    let context = page["@odata.context"].as_str().unwrap();
+    assert_eq!(
+        context,
+        format!("{graph}/$metadata#deviceManagement/auditEvents(id,category)")
+    );
+    // the link works as given, forged host or not
+    let second: Value = get(next.to_owned()).await.unwrap().json().await.unwrap();
+    assert_eq!(second["value"].as_array().unwrap().len(), 1);
+    assert!(
+        second["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .starts_with(&graph)
+    );
+
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("host", forged)
+        .json(&json!({"id": "hosted", "category": "Device"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        response.headers()["location"],
+        format!("{graph}/deviceManagement/auditEvents/hosted").as_str()
+    );
+    let created: Value = response.json().await.unwrap();
+    let entity = format!("{graph}/$metadata#deviceManagement/auditEvents/$entity");
+    assert_eq!(created["@odata.context"], entity.as_str());
+
+    let item: Value = get(format!("{url}/hosted"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["@odata.context"], entity.as_str());
+    let patched: Value = client
+        .patch(format!("{url}/hosted"))
+        .bearer_auth(&token)
+        .header("host", forged)
+        .json(&json!({"displayName": "patched"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["@odata.context"], entity.as_str());
+
+    let categories: Value = get(format!("{url}/microsoft.graph.getAuditCategories()?$top=1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        categories["@odata.context"],
+        format!("{graph}/$metadata#Collection(Edm.String)").as_str()
+    );
+    assert!(
+        categories["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .starts_with(&graph)
+    );
+
+    let beta = format!("{}beta", emulator.url());
+    let listed: Value = get(format!("{beta}/deviceManagement/auditEvents?$top=1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{beta}/deviceManagement/auditEvents?"))
+    );
+    assert!(!listed.to_string().contains(forged), "{listed}");
+    emulator.shutdown().await;
+}
+
+/// PATCHes of different properties of one event, all in flight at once, over real HTTP:
+/// each must land, none may undo another (a read-merge-replace that is not one step loses
+/// updates).
+async fn concurrent_patches_lose_nothing(config: EmulatorConfig) {
+    const PROPERTIES: [&str; 7] = [
+        "activity",
+        "activityOperationType",
+        "activityResult",
+        "activityType",
+        "category",
+        "componentName",
+        "displayName",
+    ];
+    let emulator = Emulator::start(config).await.unwrap();
+    let client = client();
+    let token = graph_token(&client, &emulator).await;
+    let url = events_url(&emulator);
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"id": "contended"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let item = format!("{url}/contended");
+    for round in 0..25 {
+        let patches = PROPERTIES.map(|property| {
+            let request = client
+                .patch(&item)
+                .bearer_auth(&token)
+                .header("prefer", "return=minimal")
+                .json(&json!({ property: format!("{property} {round}") }));
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        });
+        for patch in patches {
+            assert_eq!(patch.await.unwrap(), 204);
+        }
+        let event: Value = client
+            .get(&item)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for property in PROPERTIES {
+            assert_eq!(
+                event[property],
+                format!("{property} {round}").as_str(),
+                "round {round}: {event}"
+            );
+        }
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_patches_of_one_event_lose_nothing() {
+    concurrent_patches_lose_nothing(EmulatorConfig::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_patches_of_one_stored_event_lose_nothing() {
+    let dir = common::scratch("patches");
+    std::fs::create_dir_all(&dir).unwrap();
+    concurrent_patches_lose_nothing(EmulatorConfig::new().db(dir.join("events.db"))).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn echoes_only_a_client_request_id_that_looks_like_one() {
+    let (emulator, client, token) = seeded(1).await;
+    let url = format!("{}/nope", events_url(&emulator));
+    let guid = "11111111-2222-3333-4444-555555555555";
+    let response = client
+        .get(&url)
+        .bearer_auth(&token)
+        .header("client-request-id", guid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["client-request-id"], guid);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["innerError"]["client-request-id"], guid);
+
+    let hostile = [
+        "a".repeat(10_000),
+        "\"}, \"injected\": true".to_owned(),
+        "<script>alert(1)</script>".to_owned(),
+    ];
+    for id in hostile {
+        let response = client
+            .get(&url)
+            .bearer_auth(&token)
+            .header("client-request-id", id.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert!(!response.headers().contains_key("client-request-id"));
+        let request_id = response.headers()["request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(&id[..10]), "{text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            body["error"]["innerError"]["client-request-id"],
+            request_id.as_str()
+        );
+
+        // Entra ID's error carries it as correlation_id: the same rule
+        let response = client
+            .post(common::token_url(&emulator))
+            .header("client-request-id", id.as_str())
+            .form(&[("grant_type", "password")])
+            .send()
+            .await
+            .unwrap();
+        assert!(!response.headers().contains_key("client-request-id"));
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(&id[..10]), "{text}");
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_created_id_is_bounded() {
+    let (emulator, client, token) = seeded(0).await;
+    let url = events_url(&emulator);
+    let longest = "i".repeat(256);
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({ "id": longest }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(&longest)
+    );
+    // an id that would put most of a MiB into Location
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({ "id": "i".repeat(900_000) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odata_error(response, 400).await, "invalidRequest");
+    assert_eq!(emulator.stats().events_stored, 1);
     emulator.shutdown().await;
 }
