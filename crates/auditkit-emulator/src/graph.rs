@@ -717,6 +717,19 @@ async fn create(shared: &Shared, ctx: &Ctx, query: &Query, base: &str, request: 
                 &format!("The id of an auditEvent must be at most {MAX_ID_LENGTH} bytes long."),
             ));
         }
+        // An id is the last segment of the event's URL: one that is not exactly one segment
+        // could never be read back, updated or deleted.
+        Some(id)
+            if id == "."
+                || id == ".."
+                || id.contains(['/', '\\'])
+                || id.chars().any(char::is_control) =>
+        {
+            return Err(bad_request(
+                ctx,
+                "The id of an auditEvent must be one URL path segment: not . or .., without / or \\ or control characters.",
+            ));
+        }
         Some(_) => {}
         None => event.id = Some(uuid::Uuid::new_v4().to_string()),
     }

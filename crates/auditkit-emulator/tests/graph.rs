@@ -888,3 +888,29 @@ async fn a_created_id_is_bounded() {
     assert_eq!(emulator.stats().events_stored, 1);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_created_id_is_one_path_segment() {
+    let (emulator, client, token) = seeded(0).await;
+    let url = events_url(&emulator);
+    for id in [".", "..", "a/b", "../x", "a\\b", "a\nb"] {
+        let response = client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&json!({ "id": id }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(odata_error(response, 400).await, "invalidRequest", "{id:?}");
+    }
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({ "id": "a b%?#.." }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(emulator.stats().events_stored, 1);
+    emulator.shutdown().await;
+}

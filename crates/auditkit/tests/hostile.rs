@@ -345,6 +345,37 @@ async fn a_byte_order_mark_before_any_answer_costs_nothing() {
     assert_eq!(events.count(None).await.unwrap(), 42);
 }
 
+#[tokio::test]
+async fn null_collections_on_any_page_cost_nothing() {
+    let server = server().await;
+    let link = |n: u32| format!("{}{EVENTS}?$skiptoken={n}", server.uri());
+    let pages = [
+        json!({"value": [{"id": "a", "resources": null, "userPermissions": null}], "@odata.nextLink": link(1)}),
+        json!({"value": null, "@odata.nextLink": link(2)}),
+        json!({"value": [{"id": "b", "actor": {"userPermissions": null, "userRoleScopeTags": null}}], "@odata.nextLink": null}),
+    ];
+    for (n, page) in pages.into_iter().enumerate() {
+        let mock = Mock::given(method("GET")).and(path(EVENTS));
+        let mock = if n == 0 {
+            mock.and(query_param_is_missing("$skiptoken"))
+        } else {
+            mock.and(query_param("$skiptoken", n.to_string()))
+        };
+        mock.respond_with(ResponseTemplate::new(200).set_body_json(page))
+            .mount(&server)
+            .await;
+    }
+    let events: Vec<AuditEvent> = graph(&server)
+        .audit_events()
+        .list(ListQuery::new())
+        .try_collect()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = events.iter().filter_map(|e| e.id.as_deref()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert!(events[0].resources.is_empty());
+}
+
 // ---- secrets in URLs: never in Debug or logs -------------------------------------------------
 
 #[tokio::test]
