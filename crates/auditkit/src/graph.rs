@@ -707,10 +707,12 @@ fn string_page(page: StringCollectionResponse) -> Page<String> {
     }
 }
 
-/// Any OData collection page, for pages reached through `@odata.nextLink`.
+/// Any OData collection page, for pages reached through `@odata.nextLink`. A `null`
+/// `value` is an empty page, by the same rule as the generated models.
 #[derive(serde::Deserialize)]
+#[serde(bound(deserialize = "T: serde::Deserialize<'de>"))]
 struct Collection<T> {
-    #[serde(default = "Vec::new")]
+    #[serde(default, deserialize_with = "auditkit_graph::lenient::vec")]
     value: Vec<T>,
     #[serde(rename = "@odata.nextLink")]
     next_link: Option<String>,
