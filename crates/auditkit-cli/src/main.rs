@@ -25,9 +25,10 @@ Point at the real services with Microsoft's and Adobe's variables:
   ADOBE_IMS_ORG_ID. Or at an emulator: auditkit emulator --port 8080, then
   --base-url http://127.0.0.1:8080/v1.0 --authority-host http://127.0.0.1:8080/
 
-Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 authentication failed,
-4 not found, 5 throttled or service unavailable (retry later), 6 request rejected by the
-service, 7 network failure or timeout, 8 unreadable input file.";
+Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 authentication failed
+(credentials missing or refused), 4 not found, 5 throttled or unavailable, the API or its
+token endpoint (retry later), 6 request rejected by the service, 7 network failure or
+timeout, reaching the API or its token endpoint, 8 unreadable input file.";
 
 #[derive(Debug, Parser)]
 #[command(name = "auditkit", version, about = "Read and write audit events in Microsoft Graph and the Adobe Audit Service", after_help = AFTER_HELP)]

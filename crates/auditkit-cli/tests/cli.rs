@@ -3,52 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Output;
 
 use auditkit_emulator::{Emulator, EmulatorConfig};
-
-fn auditkit() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_auditkit"));
-    for name in [
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_CLIENT_CERTIFICATE_PATH",
-        "AZURE_FEDERATED_TOKEN_FILE",
-        "AZURE_AUTHORITY_HOST",
-    ] {
-        command.env_remove(name);
-    }
-    command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs a command on a blocking thread so the emulator in this process keeps serving.
-async fn run(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn against(emulator: &Emulator, args: &[&str]) -> Command {
-    let credentials = emulator.credentials();
-    let mut command = auditkit();
-    command
-        .args(args)
-        .args([
-            "--base-url",
-            emulator.graph_url().as_str(),
-            "--authority-host",
-            emulator.url().as_str(),
-        ])
-        .env("AZURE_TENANT_ID", &credentials.tenant)
-        .env("AZURE_CLIENT_ID", &credentials.graph_client_id)
-        .env("AZURE_CLIENT_SECRET", &credentials.graph_client_secret);
-    command
-}
+use support::{Scratch, against, auditkit, run, text};
 
 #[test]
 fn help_explains_the_commands_and_the_exit_codes() {
@@ -327,31 +287,6 @@ async fn the_emulator_subcommand_serves_on_the_port_it_prints() {
     child.wait().unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout).trim(), "5");
-}
-
-/// A temporary directory removed on drop.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "auditkit-cli-{name}-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn graph_line(n: usize) -> String {
