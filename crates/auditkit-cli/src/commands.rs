@@ -291,7 +291,8 @@ async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
     for event in events {
         let id = client.post_audit(&event).await?;
         progress.inc();
-        println!("{id}");
+        // The id is whatever the service (or a gateway before it) answered.
+        println!("{}", crate::terminal::clean(&id));
     }
     progress.finish();
     Ok(())

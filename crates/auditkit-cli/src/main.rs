@@ -9,6 +9,7 @@ mod exit;
 mod output;
 mod quickstart;
 mod ship;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -326,7 +327,8 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            // Messages quote services (and file names); the terminal gets them cleaned.
+            eprintln!("error: {}", terminal::clean(&failure.message));
             ExitCode::from(failure.code)
         }
     }

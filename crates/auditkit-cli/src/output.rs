@@ -6,6 +6,7 @@ use auditkit::graph::AuditEvent;
 
 use crate::Format;
 use crate::exit::{Failure, UNEXPECTED};
+use crate::terminal::clean;
 
 pub(crate) struct Printer {
     format: Format,
@@ -65,7 +66,7 @@ impl Printer {
                         32
                     ),
                     clip(event.activity_result.as_deref(), 8),
-                    event.id.as_deref().unwrap_or("-"),
+                    clean(event.id.as_deref().unwrap_or("-")),
                 )
                 .map_err(write_failed)
             }
@@ -84,7 +85,7 @@ impl Printer {
                 .map_err(write_failed),
             Format::Table => values
                 .iter()
-                .try_for_each(|value| writeln!(out, "{value}"))
+                .try_for_each(|value| writeln!(out, "{}", clean(value)))
                 .map_err(write_failed),
         }
     }
@@ -99,10 +100,11 @@ impl Printer {
     }
 }
 
+/// A table cell: cleaned for the terminal, then cut to `width` characters.
 fn clip(text: Option<&str>, width: usize) -> String {
-    let text = text.unwrap_or("-");
+    let text = clean(text.unwrap_or("-"));
     if text.chars().count() <= width {
-        return text.to_owned();
+        return text.into_owned();
     }
     let mut clipped: String = text.chars().take(width - 1).collect();
     clipped.push('…');

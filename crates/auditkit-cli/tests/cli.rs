@@ -8,7 +8,7 @@ mod support;
 use std::process::Output;
 
 use auditkit_emulator::{Emulator, EmulatorConfig};
-use support::{Scratch, against, auditkit, run, text};
+use support::{Scratch, against, assert_terminal_safe, auditkit, run, text};
 
 #[test]
 fn help_explains_the_commands_and_the_exit_codes() {
@@ -138,6 +138,87 @@ async fn graph_commands_against_the_emulator() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout).lines().count(), 2);
 
+    emulator.shutdown().await;
+}
+
+/// Event fields as an attacker (or a broken service) could store them.
+const HOSTILE_CATEGORY: &str = "Hostile\u{1b}]0;owned\u{7}";
+const HOSTILE_ACTIVITY: &str = "\u{1b}[2J\u{202e}gnp.exe";
+const HOSTILE_TYPE: &str = "\u{9b}31mred\u{2066}";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_strings_reach_the_terminal_cleaned_and_json_exact() {
+    let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+    let scratch = Scratch::new("hostile");
+    let file = scratch.path("hostile.json");
+    let hostile = serde_json::json!({
+        "displayName": "hostile",
+        "category": HOSTILE_CATEGORY,
+        "activity": HOSTILE_ACTIVITY,
+        "activityType": HOSTILE_TYPE,
+        "activityResult": "Ok\u{7f}\r",
+    });
+    std::fs::write(&file, hostile.to_string()).unwrap();
+    let output = run(against(
+        &emulator,
+        &["graph", "create", "--file", &file, "--output", "jsonl"],
+    ))
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for field in ["category", "activity", "activityType", "activityResult"] {
+        assert_eq!(
+            created[field], hostile[field],
+            "JSON Lines keep {field} exact"
+        );
+    }
+
+    let output = run(against(&emulator, &["graph", "list"])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let table = text(&output.stdout);
+    assert_terminal_safe(&table);
+    assert!(
+        table.contains("Hostile\u{FFFD}]0;owned\u{FFFD}")
+            && table.contains("\u{FFFD}[2J\u{FFFD}gnp.exe")
+            && table.contains("Ok\u{FFFD}\u{FFFD}"),
+        "what was taken out is marked: {table}"
+    );
+
+    let output = run(against(&emulator, &["graph", "categories"])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_terminal_safe(&text(&output.stdout));
+    assert_eq!(text(&output.stdout), "Hostile\u{FFFD}]0;owned\u{FFFD}\n");
+
+    let output = run(against(
+        &emulator,
+        &["graph", "activity-types", HOSTILE_CATEGORY],
+    ))
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "\u{FFFD}31mred\u{FFFD}\n");
+
+    for format in ["json", "jsonl"] {
+        let output = run(against(
+            &emulator,
+            &[
+                "graph",
+                "activity-types",
+                HOSTILE_CATEGORY,
+                "--output",
+                format,
+            ],
+        ))
+        .await;
+        let values: Vec<String> = text(&output.stdout)
+            .lines()
+            .flat_map(|line| match serde_json::from_str(line).unwrap() {
+                serde_json::Value::Array(values) => values,
+                value => vec![value],
+            })
+            .map(|value| value.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(values, [HOSTILE_TYPE], "--output {format} is exact");
+    }
     emulator.shutdown().await;
 }
 

@@ -7,7 +7,7 @@ mod support;
 
 use std::process::{Command, Output};
 
-use support::{auditkit, closed_port, run, text};
+use support::{assert_terminal_safe, auditkit, closed_port, run, text};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -195,6 +195,83 @@ async fn exit_7_when_the_api_refuses_the_connection() {
     assert_eq!(output.status.code(), Some(7), "{}", text(&output.stderr));
     let stderr = one_error_line(&output);
     assert!(stderr.contains("nothing was sent"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_error_line_carries_no_escape_or_bidi_control_from_the_service() {
+    let server = graph_server(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+        "error": {"code": "Bad\u{1b}[5mRequest", "message": "\u{1b}]0;owned\u{7}\u{1b}[2Jbad \u{202e}txt.exe\u{9b}0m"}
+    })))
+    .await;
+    let output = run(graph(&server.uri(), &server.uri(), &["list"])).await;
+    assert_eq!(output.status.code(), Some(6), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert_terminal_safe(&stderr);
+    assert!(
+        stderr.contains("Bad\u{FFFD}[5mRequest: \u{FFFD}]0;owned\u{FFFD}\u{FFFD}[2Jbad \u{FFFD}txt.exe\u{FFFD}0m"),
+        "{stderr}"
+    );
+
+    // The token endpoint's words too.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(token_path()))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": "invalid_client",
+            "error_description": "AADSTS7000215: \u{1b}[8mInvalid client secret\u{2067} provided.",
+        })))
+        .mount(&server)
+        .await;
+    let output = run(graph(&server.uri(), &server.uri(), &["list"])).await;
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert_terminal_safe(&stderr);
+    assert!(
+        stderr.contains("AADSTS7000215: \u{FFFD}[8mInvalid client secret\u{FFFD} provided."),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_posted_adobe_event_id_is_printed_cleaned() {
+    for (answer, printed) in [
+        (
+            ResponseTemplate::new(201).set_body_raw("id-1\u{1b}[2J\u{202e}", "text/plain"),
+            "id-1\u{FFFD}[2J\u{FFFD}",
+        ),
+        (
+            ResponseTemplate::new(201).set_body_json("\u{9b}31mid-2\u{7}"),
+            "\u{FFFD}31mid-2\u{FFFD}",
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/ims/token/v3"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "access_token": "eyJ0.adobe.token", "token_type": "bearer", "expires_in": 86399
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/audits"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        let scratch = support::Scratch::new("wire-adobe-id");
+        let file = scratch.path("event.json");
+        std::fs::write(&file, adobe_event()).unwrap();
+        let mut command = auditkit();
+        command
+            .args(["adobe", "post", "--file", &file])
+            .args(["--base-url", &server.uri(), "--ims-host", &server.uri()])
+            .env("ADOBE_CLIENT_ID", "wire-client")
+            .env("ADOBE_CLIENT_SECRET", "wire-secret")
+            .env("ADOBE_SCOPES", "openid");
+        let output = run(command).await;
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_terminal_safe(&text(&output.stdout));
+        assert_eq!(text(&output.stdout), format!("{printed}\n"));
+    }
 }
 
 fn adobe_event() -> String {

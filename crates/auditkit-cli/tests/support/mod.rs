@@ -111,3 +111,25 @@ pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// Fails when `printed` holds a character a terminal acts on: a control (C0, DEL, C1) other
+/// than the newlines that end lines, or a bidi control.
+pub fn assert_terminal_safe(printed: &str) {
+    for (n, line) in printed.lines().enumerate() {
+        let bad: Vec<String> = line
+            .chars()
+            .filter(|&c| {
+                c.is_control()
+                    || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}')
+                    || ('\u{202A}'..='\u{202E}').contains(&c)
+                    || ('\u{2066}'..='\u{2069}').contains(&c)
+            })
+            .map(|c| format!("U+{:04X}", c as u32))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "line {} carries {bad:?} to the terminal: {line:?}",
+            n + 1
+        );
+    }
+}
