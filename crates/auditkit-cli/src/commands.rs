@@ -142,7 +142,7 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             if let Some(top) = top {
                 query = query.top(top);
             }
-            let mut printer = Printer::new(target.output);
+            let mut printer = Printer::stdout(target.output);
             if all {
                 let progress = Progress::spinner("events");
                 let mut events = client.audit_events().list(query);
@@ -160,7 +160,7 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
         }
         GraphCommand::Get { target, id } => {
             let event = graph_client(&target)?.audit_events().get(&id).await?;
-            let mut printer = Printer::new(target.output);
+            let mut printer = Printer::stdout(target.output);
             printer.event(&event)?;
             printer.finish()
         }
@@ -168,7 +168,7 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             let client = graph_client(&target)?;
             let events: Vec<AuditEvent> = read_events(&file).await?;
             let progress = Progress::bar(events.len() as u64, "created");
-            let mut printer = Printer::new(target.output);
+            let mut printer = Printer::stdout(target.output);
             for event in events {
                 let created = client.audit_events().create(&event).await?;
                 progress.inc();
@@ -178,20 +178,14 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             printer.finish()
         }
         GraphCommand::Categories { target } => {
-            let values: Vec<String> = graph_client(&target)?
-                .audit_events()
-                .categories()
-                .try_collect()
-                .await?;
-            Printer::new(target.output).strings(&values)
+            let values = graph_client(&target)?.audit_events().categories();
+            print_strings(values, target.output).await
         }
         GraphCommand::ActivityTypes { target, category } => {
-            let values: Vec<String> = graph_client(&target)?
+            let values = graph_client(&target)?
                 .audit_events()
-                .activity_types(&category)
-                .try_collect()
-                .await?;
-            Printer::new(target.output).strings(&values)
+                .activity_types(&category);
+            print_strings(values, target.output).await
         }
         GraphCommand::Count { target, filter } => {
             let count = graph_client(&target)?
@@ -202,6 +196,17 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+async fn print_strings(
+    mut values: futures::stream::BoxStream<'static, auditkit::Result<String>>,
+    format: crate::Format,
+) -> Result<(), Failure> {
+    let mut printer = Printer::stdout(format);
+    while let Some(value) = values.try_next().await? {
+        printer.string(&value)?;
+    }
+    printer.finish()
 }
 
 /// `--since` and `--category` as one `$filter`, quoted and escaped by the filter builder.

@@ -96,7 +96,9 @@ pub(crate) struct GraphTarget {
     /// Use the beta endpoint instead of v1.0.
     #[arg(long, global = true)]
     pub(crate) beta: bool,
-    /// How results are printed.
+    /// How results are printed: a table for people, or for programs json (one array, written
+    /// as the events arrive; one cut short by an error is left unterminated) or jsonl (one
+    /// JSON document a line).
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub(crate) output: Format,
     /// Directory (tenant) id or domain [env: AZURE_TENANT_ID]

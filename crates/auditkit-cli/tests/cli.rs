@@ -141,6 +141,62 @@ async fn graph_commands_against_the_emulator() {
     emulator.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_is_one_array_of_every_event_across_pages() {
+    let emulator = Emulator::start(EmulatorConfig::new().seed_events(45).rng_seed(11))
+        .await
+        .unwrap();
+    let list = |format: &str, extra: &[&str]| {
+        let mut args = vec!["graph", "list", "--all", "--top", "7", "--output", format];
+        args.extend_from_slice(extra);
+        against(&emulator, &args)
+    };
+
+    let output = run(list("json", &[])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let array: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", text(&output.stdout)));
+    let output = run(list("jsonl", &[])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(array.len(), 45, "seven pages, every event");
+    assert_eq!(
+        array, lines,
+        "the same events in the same order as JSON Lines"
+    );
+    let ids: std::collections::HashSet<&str> =
+        array.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 45, "no event twice");
+
+    for all in [&["--all"][..], &[]] {
+        let mut args = vec![
+            "graph",
+            "list",
+            "--category",
+            "NoSuchCategory",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(all);
+        let output = run(against(&emulator, &args)).await;
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(text(&output.stdout), "[]\n", "an empty listing {all:?}");
+    }
+
+    let output = run(against(
+        &emulator,
+        &["graph", "categories", "--output", "json"],
+    ))
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let categories: Vec<String> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(categories.len() >= 6, "{categories:?}");
+    emulator.shutdown().await;
+}
+
 /// Event fields as an attacker (or a broken service) could store them.
 const HOSTILE_CATEGORY: &str = "Hostile\u{1b}]0;owned\u{7}";
 const HOSTILE_ACTIVITY: &str = "\u{1b}[2J\u{202e}gnp.exe";
