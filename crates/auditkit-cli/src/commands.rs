@@ -11,6 +11,7 @@ use auditkit::{
 };
 use auditkit_emulator::{Emulator, EmulatorConfig, Fault, FaultConfig};
 use futures::TryStreamExt;
+use secrecy::ExposeSecret;
 
 use crate::exit::{Failure, UNEXPECTED};
 use crate::output::Printer;
@@ -88,14 +89,19 @@ async fn emulator(args: EmulatorArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn graph_client(target: &GraphTarget) -> Result<GraphClient, Failure> {
-    let mut credential = match (&target.tenant, &target.client_id, &target.client_secret) {
+    let secret = crate::secret::from_command_line(
+        target.client_secret.as_ref(),
+        target.client_secret_file.as_deref(),
+        "AZURE_CLIENT_SECRET",
+    )?;
+    let mut credential = match (&target.tenant, &target.client_id, secret) {
         (Some(tenant), Some(client_id), Some(secret)) => {
-            EntraCredential::client_secret(tenant, client_id, secret)
+            EntraCredential::client_secret(tenant, client_id, secret.expose_secret())
         }
         (None, None, None) => EntraCredential::from_env()?,
         _ => {
             return Err(Failure::input(
-                "--tenant, --client-id and --client-secret go together",
+                "--tenant, --client-id and --client-secret (or --client-secret-file) go together",
             ));
         }
     };
@@ -165,6 +171,11 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             printer.finish()
         }
         GraphCommand::Create { target, file } => {
+            crate::secret::stdin_read_once(
+                target.client_secret_file.as_deref(),
+                crate::secret::is_stdin(&file),
+                "--file",
+            )?;
             let client = graph_client(&target)?;
             let events: Vec<AuditEvent> = read_events(&file).await?;
             let progress = Progress::bar(events.len() as u64, "created");
@@ -242,22 +253,28 @@ pub(crate) fn adobe_client(target: AdobeTarget) -> Result<AdobeClient, Failure> 
         ims_host,
         client_id,
         client_secret,
+        client_secret_file,
         scopes,
         org_id,
     } = target;
-    let mut credential = match (client_id, client_secret) {
+    let secret = crate::secret::from_command_line(
+        client_secret.as_ref(),
+        client_secret_file.as_deref(),
+        "ADOBE_CLIENT_SECRET",
+    )?;
+    let mut credential = match (client_id, secret) {
         (Some(id), Some(secret)) => {
             let scopes = scopes.unwrap_or_default();
             ImsCredential::server_to_server(
                 id,
-                secret,
+                secret.expose_secret(),
                 scopes.split(',').map(str::trim).filter(|s| !s.is_empty()),
             )
         }
         (None, None) => ImsCredential::from_env()?,
         _ => {
             return Err(Failure::input(
-                "--client-id and --client-secret go together",
+                "--client-id and --client-secret (or --client-secret-file) go together",
             ));
         }
     };
@@ -279,6 +296,11 @@ async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
         file,
         stdin,
     } = command;
+    crate::secret::stdin_read_once(
+        target.client_secret_file.as_deref(),
+        stdin || file.as_deref().is_some_and(crate::secret::is_stdin),
+        if stdin { "--stdin" } else { "--file" },
+    )?;
     let client = adobe_client(target)?;
     let events: Vec<AdobeAuditEvent> = match (file, stdin) {
         (Some(file), _) => read_events(&file).await?,

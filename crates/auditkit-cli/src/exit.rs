@@ -3,6 +3,7 @@
 use auditkit::{AuthErrorKind, Error};
 
 pub(crate) const UNEXPECTED: u8 = 1;
+pub(crate) const USAGE: u8 = 2;
 pub(crate) const AUTH: u8 = 3;
 pub(crate) const NOT_FOUND: u8 = 4;
 pub(crate) const RETRY_LATER: u8 = 5;
@@ -27,6 +28,10 @@ impl Failure {
 
     pub(crate) fn input(message: impl Into<String>) -> Self {
         Self::new(BAD_INPUT, message)
+    }
+
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self::new(USAGE, message)
     }
 }
 

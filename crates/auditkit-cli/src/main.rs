@@ -8,6 +8,7 @@ mod commands;
 mod exit;
 mod output;
 mod quickstart;
+mod secret;
 mod ship;
 mod terminal;
 
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 
 const AFTER_HELP: &str = "\
 Start here (no account needed):
@@ -25,6 +27,10 @@ Point at the real services with Microsoft's and Adobe's variables:
   AZURE_FEDERATED_TOKEN_FILE); ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_SCOPES,
   ADOBE_IMS_ORG_ID. Or at an emulator: auditkit emulator --port 8080, then
   --base-url http://127.0.0.1:8080/v1.0 --authority-host http://127.0.0.1:8080/
+
+Secrets: every user of the machine can read a command line (ps), so pass a client secret in
+its variable or with --client-secret-file PATH (one trailing newline is dropped), or
+--client-secret-file - to read it from standard input; --client-secret works but warns.
 
 Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 authentication failed
 (credentials missing or refused), 4 not found, 5 throttled or unavailable, the API or its
@@ -107,9 +113,19 @@ pub(crate) struct GraphTarget {
     /// Application (client) id [env: AZURE_CLIENT_ID]
     #[arg(long, global = true)]
     pub(crate) client_id: Option<String>,
-    /// Client secret; prefer the AZURE_CLIENT_SECRET variable, which stays out of shell history.
-    #[arg(long, global = true)]
-    pub(crate) client_secret: Option<String>,
+    /// Client secret, visible to every local user in process listings (ps): prefer
+    /// --client-secret-file or AZURE_CLIENT_SECRET. Warns when used.
+    #[arg(long, global = true, value_name = "SECRET", value_parser = secret::parse_flag)]
+    pub(crate) client_secret: Option<SecretString>,
+    /// Read the client secret from this file, or from standard input with "-"; one trailing
+    /// newline is dropped.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        conflicts_with = "client_secret"
+    )]
+    pub(crate) client_secret_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -262,9 +278,15 @@ pub(crate) struct ShipArgs {
     /// Client id [env: AZURE_CLIENT_ID or ADOBE_CLIENT_ID]
     #[arg(long)]
     pub(crate) client_id: Option<String>,
-    /// Client secret; prefer the AZURE_CLIENT_SECRET or ADOBE_CLIENT_SECRET variable.
-    #[arg(long)]
-    pub(crate) client_secret: Option<String>,
+    /// Client secret, visible to every local user in process listings (ps): prefer
+    /// --client-secret-file or the AZURE_CLIENT_SECRET / ADOBE_CLIENT_SECRET variable. Warns
+    /// when used.
+    #[arg(long, value_name = "SECRET", value_parser = secret::parse_flag)]
+    pub(crate) client_secret: Option<SecretString>,
+    /// Read the client secret from this file, or from standard input with "-"; one trailing
+    /// newline is dropped.
+    #[arg(long, value_name = "PATH", conflicts_with = "client_secret")]
+    pub(crate) client_secret_file: Option<PathBuf>,
     /// Adobe: IMS host, e.g. http://127.0.0.1:8080/ [default: production; env ADOBE_IMS_HOST]
     #[arg(long)]
     pub(crate) ims_host: Option<url::Url>,
@@ -288,9 +310,14 @@ pub(crate) struct AdobeTarget {
     /// Client id [env: ADOBE_CLIENT_ID]
     #[arg(long)]
     pub(crate) client_id: Option<String>,
-    /// Client secret; prefer the ADOBE_CLIENT_SECRET variable.
-    #[arg(long)]
-    pub(crate) client_secret: Option<String>,
+    /// Client secret, visible to every local user in process listings (ps): prefer
+    /// --client-secret-file or ADOBE_CLIENT_SECRET. Warns when used.
+    #[arg(long, value_name = "SECRET", value_parser = secret::parse_flag)]
+    pub(crate) client_secret: Option<SecretString>,
+    /// Read the client secret from this file, or from standard input with "-" (not with
+    /// --stdin); one trailing newline is dropped.
+    #[arg(long, value_name = "PATH", conflicts_with = "client_secret")]
+    pub(crate) client_secret_file: Option<PathBuf>,
     /// Comma-separated scopes [env: ADOBE_SCOPES]
     #[arg(long)]
     pub(crate) scopes: Option<String>,
