@@ -349,7 +349,8 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            let message = format!("cannot start the async runtime: {err}");
+            eprintln!("error: {}", terminal::clean(&message));
             return ExitCode::from(exit::UNEXPECTED);
         }
     };
