@@ -11,6 +11,7 @@ use auditkit::{
 };
 use auditkit_emulator::{Emulator, EmulatorConfig, Fault, FaultConfig};
 use futures::TryStreamExt;
+use secrecy::ExposeSecret;
 
 use crate::exit::{Failure, UNEXPECTED};
 use crate::output::Printer;
@@ -88,14 +89,19 @@ async fn emulator(args: EmulatorArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn graph_client(target: &GraphTarget) -> Result<GraphClient, Failure> {
-    let mut credential = match (&target.tenant, &target.client_id, &target.client_secret) {
+    let secret = crate::secret::from_command_line(
+        target.client_secret.as_ref(),
+        target.client_secret_file.as_deref(),
+        "AZURE_CLIENT_SECRET",
+    )?;
+    let mut credential = match (&target.tenant, &target.client_id, secret) {
         (Some(tenant), Some(client_id), Some(secret)) => {
-            EntraCredential::client_secret(tenant, client_id, secret)
+            EntraCredential::client_secret(tenant, client_id, secret.expose_secret())
         }
         (None, None, None) => EntraCredential::from_env()?,
         _ => {
             return Err(Failure::input(
-                "--tenant, --client-id and --client-secret go together",
+                "--tenant, --client-id and --client-secret (or --client-secret-file) go together",
             ));
         }
     };
@@ -142,7 +148,7 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             if let Some(top) = top {
                 query = query.top(top);
             }
-            let mut printer = Printer::new(target.output);
+            let mut printer = Printer::stdout(target.output);
             if all {
                 let progress = Progress::spinner("events");
                 let mut events = client.audit_events().list(query);
@@ -160,15 +166,20 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
         }
         GraphCommand::Get { target, id } => {
             let event = graph_client(&target)?.audit_events().get(&id).await?;
-            let mut printer = Printer::new(target.output);
+            let mut printer = Printer::stdout(target.output);
             printer.event(&event)?;
             printer.finish()
         }
         GraphCommand::Create { target, file } => {
+            crate::secret::stdin_read_once(
+                target.client_secret_file.as_deref(),
+                crate::secret::is_stdin(&file),
+                "--file",
+            )?;
             let client = graph_client(&target)?;
             let events: Vec<AuditEvent> = read_events(&file).await?;
             let progress = Progress::bar(events.len() as u64, "created");
-            let mut printer = Printer::new(target.output);
+            let mut printer = Printer::stdout(target.output);
             for event in events {
                 let created = client.audit_events().create(&event).await?;
                 progress.inc();
@@ -178,20 +189,14 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             printer.finish()
         }
         GraphCommand::Categories { target } => {
-            let values: Vec<String> = graph_client(&target)?
-                .audit_events()
-                .categories()
-                .try_collect()
-                .await?;
-            Printer::new(target.output).strings(&values)
+            let values = graph_client(&target)?.audit_events().categories();
+            print_strings(values, target.output).await
         }
         GraphCommand::ActivityTypes { target, category } => {
-            let values: Vec<String> = graph_client(&target)?
+            let values = graph_client(&target)?
                 .audit_events()
-                .activity_types(&category)
-                .try_collect()
-                .await?;
-            Printer::new(target.output).strings(&values)
+                .activity_types(&category);
+            print_strings(values, target.output).await
         }
         GraphCommand::Count { target, filter } => {
             let count = graph_client(&target)?
@@ -202,6 +207,17 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+async fn print_strings(
+    mut values: futures::stream::BoxStream<'static, auditkit::Result<String>>,
+    format: crate::Format,
+) -> Result<(), Failure> {
+    let mut printer = Printer::stdout(format);
+    while let Some(value) = values.try_next().await? {
+        printer.string(&value)?;
+    }
+    printer.finish()
 }
 
 /// `--since` and `--category` as one `$filter`, quoted and escaped by the filter builder.
@@ -237,22 +253,28 @@ pub(crate) fn adobe_client(target: AdobeTarget) -> Result<AdobeClient, Failure> 
         ims_host,
         client_id,
         client_secret,
+        client_secret_file,
         scopes,
         org_id,
     } = target;
-    let mut credential = match (client_id, client_secret) {
+    let secret = crate::secret::from_command_line(
+        client_secret.as_ref(),
+        client_secret_file.as_deref(),
+        "ADOBE_CLIENT_SECRET",
+    )?;
+    let mut credential = match (client_id, secret) {
         (Some(id), Some(secret)) => {
             let scopes = scopes.unwrap_or_default();
             ImsCredential::server_to_server(
                 id,
-                secret,
+                secret.expose_secret(),
                 scopes.split(',').map(str::trim).filter(|s| !s.is_empty()),
             )
         }
         (None, None) => ImsCredential::from_env()?,
         _ => {
             return Err(Failure::input(
-                "--client-id and --client-secret go together",
+                "--client-id and --client-secret (or --client-secret-file) go together",
             ));
         }
     };
@@ -274,6 +296,11 @@ async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
         file,
         stdin,
     } = command;
+    crate::secret::stdin_read_once(
+        target.client_secret_file.as_deref(),
+        stdin || file.as_deref().is_some_and(crate::secret::is_stdin),
+        if stdin { "--stdin" } else { "--file" },
+    )?;
     let client = adobe_client(target)?;
     let events: Vec<AdobeAuditEvent> = match (file, stdin) {
         (Some(file), _) => read_events(&file).await?,
@@ -291,7 +318,8 @@ async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
     for event in events {
         let id = client.post_audit(&event).await?;
         progress.inc();
-        println!("{id}");
+        // The id is whatever the service (or a gateway before it) answered.
+        println!("{}", crate::terminal::clean(&id));
     }
     progress.finish();
     Ok(())

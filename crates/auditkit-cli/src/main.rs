@@ -8,12 +8,15 @@ mod commands;
 mod exit;
 mod output;
 mod quickstart;
+mod secret;
 mod ship;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 
 const AFTER_HELP: &str = "\
 Start here (no account needed):
@@ -25,9 +28,14 @@ Point at the real services with Microsoft's and Adobe's variables:
   ADOBE_IMS_ORG_ID. Or at an emulator: auditkit emulator --port 8080, then
   --base-url http://127.0.0.1:8080/v1.0 --authority-host http://127.0.0.1:8080/
 
-Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 authentication failed,
-4 not found, 5 throttled or service unavailable (retry later), 6 request rejected by the
-service, 7 network failure or timeout, 8 unreadable input file.";
+Secrets: every user of the machine can read a command line (ps), so pass a client secret in
+its variable or with --client-secret-file PATH (one trailing newline is dropped), or
+--client-secret-file - to read it from standard input; --client-secret works but warns.
+
+Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 authentication failed
+(credentials missing or refused), 4 not found, 5 throttled or unavailable, the API or its
+token endpoint (retry later), 6 request rejected by the service, 7 network failure or
+timeout, reaching the API or its token endpoint, 8 unreadable input file.";
 
 #[derive(Debug, Parser)]
 #[command(name = "auditkit", version, about = "Read and write audit events in Microsoft Graph and the Adobe Audit Service", after_help = AFTER_HELP)]
@@ -94,7 +102,9 @@ pub(crate) struct GraphTarget {
     /// Use the beta endpoint instead of v1.0.
     #[arg(long, global = true)]
     pub(crate) beta: bool,
-    /// How results are printed.
+    /// How results are printed: a table for people, or for programs json (one array, written
+    /// as the events arrive; one cut short by an error is left unterminated) or jsonl (one
+    /// JSON document a line).
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub(crate) output: Format,
     /// Directory (tenant) id or domain [env: AZURE_TENANT_ID]
@@ -103,9 +113,19 @@ pub(crate) struct GraphTarget {
     /// Application (client) id [env: AZURE_CLIENT_ID]
     #[arg(long, global = true)]
     pub(crate) client_id: Option<String>,
-    /// Client secret; prefer the AZURE_CLIENT_SECRET variable, which stays out of shell history.
-    #[arg(long, global = true)]
-    pub(crate) client_secret: Option<String>,
+    /// Client secret, visible to every local user in process listings (ps): prefer
+    /// --client-secret-file or AZURE_CLIENT_SECRET. Warns when used.
+    #[arg(long, global = true, value_name = "SECRET", value_parser = secret::parse_flag)]
+    pub(crate) client_secret: Option<SecretString>,
+    /// Read the client secret from this file, or from standard input with "-"; one trailing
+    /// newline is dropped.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        conflicts_with = "client_secret"
+    )]
+    pub(crate) client_secret_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -258,9 +278,15 @@ pub(crate) struct ShipArgs {
     /// Client id [env: AZURE_CLIENT_ID or ADOBE_CLIENT_ID]
     #[arg(long)]
     pub(crate) client_id: Option<String>,
-    /// Client secret; prefer the AZURE_CLIENT_SECRET or ADOBE_CLIENT_SECRET variable.
-    #[arg(long)]
-    pub(crate) client_secret: Option<String>,
+    /// Client secret, visible to every local user in process listings (ps): prefer
+    /// --client-secret-file or the AZURE_CLIENT_SECRET / ADOBE_CLIENT_SECRET variable. Warns
+    /// when used.
+    #[arg(long, value_name = "SECRET", value_parser = secret::parse_flag)]
+    pub(crate) client_secret: Option<SecretString>,
+    /// Read the client secret from this file, or from standard input with "-"; one trailing
+    /// newline is dropped.
+    #[arg(long, value_name = "PATH", conflicts_with = "client_secret")]
+    pub(crate) client_secret_file: Option<PathBuf>,
     /// Adobe: IMS host, e.g. http://127.0.0.1:8080/ [default: production; env ADOBE_IMS_HOST]
     #[arg(long)]
     pub(crate) ims_host: Option<url::Url>,
@@ -284,9 +310,14 @@ pub(crate) struct AdobeTarget {
     /// Client id [env: ADOBE_CLIENT_ID]
     #[arg(long)]
     pub(crate) client_id: Option<String>,
-    /// Client secret; prefer the ADOBE_CLIENT_SECRET variable.
-    #[arg(long)]
-    pub(crate) client_secret: Option<String>,
+    /// Client secret, visible to every local user in process listings (ps): prefer
+    /// --client-secret-file or ADOBE_CLIENT_SECRET. Warns when used.
+    #[arg(long, value_name = "SECRET", value_parser = secret::parse_flag)]
+    pub(crate) client_secret: Option<SecretString>,
+    /// Read the client secret from this file, or from standard input with "-" (not with
+    /// --stdin); one trailing newline is dropped.
+    #[arg(long, value_name = "PATH", conflicts_with = "client_secret")]
+    pub(crate) client_secret_file: Option<PathBuf>,
     /// Comma-separated scopes [env: ADOBE_SCOPES]
     #[arg(long)]
     pub(crate) scopes: Option<String>,
@@ -318,14 +349,16 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            let message = format!("cannot start the async runtime: {err}");
+            eprintln!("error: {}", terminal::clean(&message));
             return ExitCode::from(exit::UNEXPECTED);
         }
     };
     match runtime.block_on(commands::run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            // Messages quote services (and file names); the terminal gets them cleaned.
+            eprintln!("error: {}", terminal::clean(&failure.message));
             ExitCode::from(failure.code)
         }
     }

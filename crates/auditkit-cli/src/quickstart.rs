@@ -14,6 +14,8 @@ use auditkit_emulator::{Emulator, EmulatorConfig};
 use futures::TryStreamExt;
 
 use crate::exit::{Failure, UNEXPECTED};
+// The emulator here is in-process, but what it answers is printed like any service's.
+use crate::terminal::clean;
 
 const EVENTS: usize = 12;
 const PAGE: u64 = 5;
@@ -138,12 +140,14 @@ async fn steps(emulator: &Emulator) -> Result<(), Failure> {
     println!(
         "  ok  {} audit categories, e.g. {}",
         categories.len(),
-        categories
-            .iter()
-            .take(4)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
+        clean(
+            &categories
+                .iter()
+                .take(4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     );
 
     let types: Vec<String> = graph
@@ -156,7 +160,7 @@ async fn steps(emulator: &Emulator) -> Result<(), Failure> {
     })?;
     println!(
         "  ok  activity types of category Quickstart: {}",
-        types.join(", ")
+        clean(&types.join(", "))
     );
 
     let adobe = AdobeClient::builder()
@@ -198,7 +202,7 @@ async fn steps(emulator: &Emulator) -> Result<(), Failure> {
     );
     println!(
         "  ok  posted {ADOBE_EVENTS} audit events to the adobe audit service: {}",
-        ids.join(", ")
+        clean(&ids.join(", "))
     );
     Ok(())
 }

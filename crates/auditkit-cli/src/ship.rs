@@ -13,6 +13,11 @@ use crate::exit::{BAD_INPUT, Failure, REJECTED, RETRY_LATER, UNEXPECTED};
 use crate::{AdobeTarget, Format, GraphTarget, ShipArgs, ShipOutput, ShipTo};
 
 pub(crate) async fn run(args: ShipArgs) -> Result<(), Failure> {
+    crate::secret::stdin_read_once(
+        args.client_secret_file.as_deref(),
+        args.file.as_deref().is_some_and(crate::secret::is_stdin),
+        "FILE",
+    )?;
     match args.to {
         ShipTo::Graph => {
             let target = GraphTarget {
@@ -24,6 +29,7 @@ pub(crate) async fn run(args: ShipArgs) -> Result<(), Failure> {
                 tenant: args.tenant.clone(),
                 client_id: args.client_id.clone(),
                 client_secret: args.client_secret.clone(),
+                client_secret_file: args.client_secret_file.clone(),
             };
             ship(graph_client(&target)?, &args).await
         }
@@ -38,6 +44,7 @@ pub(crate) async fn run(args: ShipArgs) -> Result<(), Failure> {
                 ims_host: args.ims_host.clone(),
                 client_id: args.client_id.clone(),
                 client_secret: args.client_secret.clone(),
+                client_secret_file: args.client_secret_file.clone(),
                 scopes: args.scopes.clone(),
                 org_id: args.org_id.clone(),
             };

@@ -3,52 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Output;
 
 use auditkit_emulator::{Emulator, EmulatorConfig};
-
-fn auditkit() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_auditkit"));
-    for name in [
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_CLIENT_CERTIFICATE_PATH",
-        "AZURE_FEDERATED_TOKEN_FILE",
-        "AZURE_AUTHORITY_HOST",
-    ] {
-        command.env_remove(name);
-    }
-    command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs a command on a blocking thread so the emulator in this process keeps serving.
-async fn run(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn against(emulator: &Emulator, args: &[&str]) -> Command {
-    let credentials = emulator.credentials();
-    let mut command = auditkit();
-    command
-        .args(args)
-        .args([
-            "--base-url",
-            emulator.graph_url().as_str(),
-            "--authority-host",
-            emulator.url().as_str(),
-        ])
-        .env("AZURE_TENANT_ID", &credentials.tenant)
-        .env("AZURE_CLIENT_ID", &credentials.graph_client_id)
-        .env("AZURE_CLIENT_SECRET", &credentials.graph_client_secret);
-    command
-}
+use support::{Scratch, against, assert_terminal_safe, auditkit, run, text};
 
 #[test]
 fn help_explains_the_commands_and_the_exit_codes() {
@@ -178,6 +138,143 @@ async fn graph_commands_against_the_emulator() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout).lines().count(), 2);
 
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_is_one_array_of_every_event_across_pages() {
+    let emulator = Emulator::start(EmulatorConfig::new().seed_events(45).rng_seed(11))
+        .await
+        .unwrap();
+    let list = |format: &str, extra: &[&str]| {
+        let mut args = vec!["graph", "list", "--all", "--top", "7", "--output", format];
+        args.extend_from_slice(extra);
+        against(&emulator, &args)
+    };
+
+    let output = run(list("json", &[])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let array: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", text(&output.stdout)));
+    let output = run(list("jsonl", &[])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(array.len(), 45, "seven pages, every event");
+    assert_eq!(
+        array, lines,
+        "the same events in the same order as JSON Lines"
+    );
+    let ids: std::collections::HashSet<&str> =
+        array.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 45, "no event twice");
+
+    for all in [&["--all"][..], &[]] {
+        let mut args = vec![
+            "graph",
+            "list",
+            "--category",
+            "NoSuchCategory",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(all);
+        let output = run(against(&emulator, &args)).await;
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(text(&output.stdout), "[]\n", "an empty listing {all:?}");
+    }
+
+    let output = run(against(
+        &emulator,
+        &["graph", "categories", "--output", "json"],
+    ))
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let categories: Vec<String> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(categories.len() >= 6, "{categories:?}");
+    emulator.shutdown().await;
+}
+
+/// Event fields as an attacker (or a broken service) could store them.
+const HOSTILE_CATEGORY: &str = "Hostile\u{1b}]0;owned\u{7}";
+const HOSTILE_ACTIVITY: &str = "\u{1b}[2J\u{202e}gnp.exe";
+const HOSTILE_TYPE: &str = "\u{9b}31mred\u{2066}";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_strings_reach_the_terminal_cleaned_and_json_exact() {
+    let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+    let scratch = Scratch::new("hostile");
+    let file = scratch.path("hostile.json");
+    let hostile = serde_json::json!({
+        "displayName": "hostile",
+        "category": HOSTILE_CATEGORY,
+        "activity": HOSTILE_ACTIVITY,
+        "activityType": HOSTILE_TYPE,
+        "activityResult": "Ok\u{7f}\r",
+    });
+    std::fs::write(&file, hostile.to_string()).unwrap();
+    let output = run(against(
+        &emulator,
+        &["graph", "create", "--file", &file, "--output", "jsonl"],
+    ))
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for field in ["category", "activity", "activityType", "activityResult"] {
+        assert_eq!(
+            created[field], hostile[field],
+            "JSON Lines keep {field} exact"
+        );
+    }
+
+    let output = run(against(&emulator, &["graph", "list"])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let table = text(&output.stdout);
+    assert_terminal_safe(&table);
+    assert!(
+        table.contains("Hostile\u{FFFD}]0;owned\u{FFFD}")
+            && table.contains("\u{FFFD}[2J\u{FFFD}gnp.exe")
+            && table.contains("Ok\u{FFFD}\u{FFFD}"),
+        "what was taken out is marked: {table}"
+    );
+
+    let output = run(against(&emulator, &["graph", "categories"])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_terminal_safe(&text(&output.stdout));
+    assert_eq!(text(&output.stdout), "Hostile\u{FFFD}]0;owned\u{FFFD}\n");
+
+    let output = run(against(
+        &emulator,
+        &["graph", "activity-types", HOSTILE_CATEGORY],
+    ))
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "\u{FFFD}31mred\u{FFFD}\n");
+
+    for format in ["json", "jsonl"] {
+        let output = run(against(
+            &emulator,
+            &[
+                "graph",
+                "activity-types",
+                HOSTILE_CATEGORY,
+                "--output",
+                format,
+            ],
+        ))
+        .await;
+        let values: Vec<String> = text(&output.stdout)
+            .lines()
+            .flat_map(|line| match serde_json::from_str(line).unwrap() {
+                serde_json::Value::Array(values) => values,
+                value => vec![value],
+            })
+            .map(|value| value.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(values, [HOSTILE_TYPE], "--output {format} is exact");
+    }
     emulator.shutdown().await;
 }
 
@@ -327,31 +424,6 @@ async fn the_emulator_subcommand_serves_on_the_port_it_prints() {
     child.wait().unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout).trim(), "5");
-}
-
-/// A temporary directory removed on drop.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "auditkit-cli-{name}-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn graph_line(n: usize) -> String {
