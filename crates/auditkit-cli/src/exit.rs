@@ -47,7 +47,11 @@ fn code(error: &Error) -> u8 {
             _ => AUTH,
         };
     }
-    if error.is_auth() {
+    if matches!(error, Error::InvalidRequest(_)) {
+        // The request could not be made from what was given (an id that is not one path
+        // segment, say): nothing was sent.
+        USAGE
+    } else if error.is_auth() {
         AUTH
     } else if error.is_not_found() {
         NOT_FOUND

@@ -7,32 +7,11 @@
 
 use std::borrow::Cow;
 
-/// What stands in for each character taken out, so a reader sees that something was there.
-const REPLACEMENT: char = '\u{FFFD}';
-
-/// Characters a terminal acts on rather than shows: C0 (this covers ESC, so every ANSI
-/// sequence loses its introducer), DEL and C1 (U+0080–U+009F, where CSI and OSC have one-
-/// character forms), and Unicode's Bidi_Control set (ALM, LRM/RLM, the embeddings and
-/// overrides U+202A–U+202E, the isolates U+2066–U+2069).
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}')
-        || ('\u{202A}'..='\u{202E}').contains(&c)
-        || ('\u{2066}'..='\u{2069}').contains(&c)
-}
-
 /// `text` with every control and bidi control character replaced by U+FFFD; borrowed when
-/// there is none.
+/// there is none. The rule is the library's ([`auditkit::printable`]), which also cleans the
+/// service's words inside error messages.
 pub(crate) fn clean(text: &str) -> Cow<'_, str> {
-    if text.chars().any(is_unsafe) {
-        Cow::Owned(
-            text.chars()
-                .map(|c| if is_unsafe(c) { REPLACEMENT } else { c })
-                .collect(),
-        )
-    } else {
-        Cow::Borrowed(text)
-    }
+    auditkit::printable(text)
 }
 
 #[cfg(test)]

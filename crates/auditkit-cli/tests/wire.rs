@@ -282,3 +282,32 @@ fn adobe_event() -> String {
     })
     .to_string()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_2_and_nothing_sent_for_an_id_that_is_not_one_path_segment() {
+    let server = graph_server(ResponseTemplate::new(200)).await;
+    for id in ["..", ".", "../x", "a/b", "..\\x"] {
+        let output = run(graph(&server.uri(), &server.uri(), &["get", id])).await;
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{id}: {}",
+            text(&output.stderr)
+        );
+        assert!(one_error_line(&output).contains("one path segment"));
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_given_as_a_url_never_receives_the_secret() {
+    let server = graph_server(ResponseTemplate::new(200)).await;
+    let thief = MockServer::start().await;
+    let mut command = graph(&server.uri(), &server.uri(), &["list"]);
+    command.env("AZURE_TENANT_ID", thief.uri());
+    let output = run(command).await;
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert!(one_error_line(&output).contains("is not a directory id"));
+    assert!(thief.received_requests().await.unwrap().is_empty());
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

@@ -74,18 +74,26 @@ pub fn redact_text(text: &str) -> String {
     Url::parse(text).map_or_else(|_| "<not a url>".to_owned(), |url| redact(&url))
 }
 
-/// `text` (a service's message, an id it chose) safe to show on a terminal or in a log line:
-/// control characters (C0, C1, DEL: the stuff of ANSI escape sequences) and Unicode
-/// bidirectional controls (which reorder what a reader sees) become U+FFFD.
+/// `text` (a service's message, an id it chose) safe to show on a terminal or in a log line,
+/// borrowed when there is nothing to replace. Characters a terminal acts on rather than
+/// shows become U+FFFD, so a reader sees that something was there: C0 (this covers ESC, so
+/// every ANSI sequence loses its introducer), DEL and C1 (U+0080–U+009F, where CSI and OSC
+/// have one-character forms), and Unicode's Bidi_Control set (ALM, LRM/RLM, the embeddings
+/// and overrides U+202A–U+202E, the isolates U+2066–U+2069), which show text in another
+/// order than its bytes ("Trojan Source").
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char =
-        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    if !text.chars().any(unsafe_char) {
+    fn acted_on(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}')
+            || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    }
+    if !text.chars().any(acted_on) {
         return std::borrow::Cow::Borrowed(text);
     }
     std::borrow::Cow::Owned(
         text.chars()
-            .map(|c| if unsafe_char(c) { '\u{FFFD}' } else { c })
+            .map(|c| if acted_on(c) { '\u{FFFD}' } else { c })
             .collect(),
     )
 }

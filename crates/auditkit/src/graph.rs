@@ -511,14 +511,14 @@ impl AuditEvents<'_> {
     /// text (`Bob's Apps`): its quotes are doubled into an OData literal here.
     ///
     /// The category travels inside the URL path, so one with a backslash (which URL parsing
-    /// turns into a path separator) or a control character is refused before sending.
+    /// turns into a path separator) is refused before sending.
     pub fn activity_types(&self, category: &str) -> BoxStream<'static, Result<String, Error>> {
         let client = self.client.clone();
         let literal = category.replace('\'', "''");
-        let unsendable = category.contains('\\') || category.chars().any(char::is_control);
-        let refusal = unsendable.then(|| {
+        // Every other character is percent-encoded into the segment.
+        let refusal = category.contains('\\').then(|| {
             Error::InvalidRequest(format!(
-                "category {:?} cannot travel in a URL path (a backslash or a control character)",
+                "category {:?} cannot travel in a URL path: URL parsing reads a backslash as a path separator",
                 category.escape_debug().to_string()
             ))
         });

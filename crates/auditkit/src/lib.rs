@@ -17,6 +17,7 @@ pub mod ship;
 
 pub use adobe::{AdobeClient, AdobeClientBuilder};
 pub use auditkit_runtime::http_client_builder;
+pub use auditkit_runtime::security::printable;
 pub use auditkit_runtime::{
     AuthError, AuthErrorKind, CallDetails, Clock, Error, ListingStop, ManualClock, RateLimit,
     RetryBudget, RetryPolicy, ServiceError, Sleeper, Timeouts,
