@@ -368,10 +368,13 @@ async fn print_dead_letters<D: Destination>(shipper: &Shipper<D>) -> Result<(), 
     Ok(())
 }
 
-/// A spool error as one line with its causes; a file that is not a spool is bad input.
+/// A spool error as one line with its causes; a file that is not a spool (or not this
+/// user's alone) is bad input.
 fn spool_failure(error: ShipError) -> Failure {
     let code = match error {
-        ShipError::NotASpool { .. } | ShipError::Corrupt { .. } => BAD_INPUT,
+        ShipError::NotASpool { .. } | ShipError::Corrupt { .. } | ShipError::NotPrivate { .. } => {
+            BAD_INPUT
+        }
         _ => UNEXPECTED,
     };
     let mut message = error.to_string();

@@ -27,6 +27,13 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+#[cfg(unix)]
+#[path = "ship/children.rs"]
+mod children;
+#[cfg(unix)]
+#[path = "ship/files.rs"]
+mod files;
+
 const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
 const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
 const SEED: u64 = 20_261_125;

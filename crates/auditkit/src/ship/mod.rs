@@ -35,6 +35,11 @@
 //!   about the credential, not the event) moves to a dead-letter table with the status, the
 //!   error body and the time; [`Shipper::dead_letters`] lists them and [`Shipper::requeue`]
 //!   sends one again, optionally corrected.
+//! - **Private files.** The spool and the files SQLite keeps beside it (`-wal`, `-shm`,
+//!   `-journal`) are created owner-only (0600) whatever the umask: they hold user names, IP
+//!   addresses and actors. A spool left readable by others is made owner-only when opened; one
+//!   that other users can write, or that belongs to another user, is refused with
+//!   [`ShipError::NotPrivate`] and left untouched (Unix; elsewhere the platform's defaults).
 //! - **Order.** Events are handed to the workers in the order their sends committed. With more
 //!   than one worker ([`ShipperBuilder::concurrency`]) or after a retry they may reach the
 //!   service in another order; nothing stronger is promised. Neither API orders by arrival:
@@ -62,6 +67,8 @@
 mod deliver;
 mod destination;
 mod error;
+mod open;
+mod permissions;
 mod spool;
 mod state;
 
