@@ -18,10 +18,12 @@
 //!   spool (write-ahead log, `synchronous=FULL`: on disk, fsynced). Concurrent sends share a
 //!   transaction (group commit), so many sends cost one fsync; [`Shipper::send_all`] records
 //!   a whole batch in one commit, which is how a single producer gets the same effect.
-//!   Commits that only remove delivered events skip their own fsync (the next recording
-//!   commit syncs them): a power cut can undo such a removal, which means a redelivery, never
-//!   a loss. [`Durability::Normal`] uses `synchronous=NORMAL`: an event survives the process dying, but an operating-system crash
-//!   or power loss may lose the last commits.
+//!   Commits that only remove delivered events, record retries or move events to the dead
+//!   letters skip their own fsync (the next recording commit syncs them): a power cut can undo
+//!   such a commit, which means a redelivery, never a loss. [`Shipper::spool_settings`]
+//!   reports the `synchronous` level SQLite had inside the last commit that recorded events.
+//!   [`Durability::Normal`] uses `synchronous=NORMAL`: an event survives the process dying,
+//!   but an operating-system crash or power loss may lose the last commits.
 //! - **At least once.** An event leaves the spool only after the service acknowledged it with a
 //!   2xx. A process that dies while events are in flight delivers them again when the spool is
 //!   next opened, so the service may store an event twice. Each event therefore carries a
@@ -710,9 +712,16 @@ impl<D: Destination> Shipper<D> {
             .await
     }
 
-    /// The spool's SQLite settings, read back from the open connection.
+    /// The spool's SQLite settings, read back from the open connection (`synchronous` from
+    /// inside the last commit that recorded events).
     pub async fn spool_settings(&self) -> Result<SpoolSettings, ShipError> {
-        self.inner.spool.call(|reply| Cmd::Settings { reply }).await
+        let mut settings = self
+            .inner
+            .spool
+            .call(|reply| Cmd::Settings { reply })
+            .await?;
+        settings.synchronous = self.inner.shared.recorded_synchronous();
+        Ok(settings)
     }
 
     pub fn path(&self) -> &Path {

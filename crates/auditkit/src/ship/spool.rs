@@ -52,10 +52,12 @@ pub(crate) struct DeadRow {
 pub struct SpoolSettings {
     /// `PRAGMA journal_mode`: `wal`.
     pub journal_mode: String,
-    /// `PRAGMA synchronous` of commits that record events: 2 (`FULL`) for
-    /// [`Durability::Full`], 1 (`NORMAL`) for [`Durability::Normal`]. (Commits that only
-    /// remove delivered events run at `NORMAL` in both: losing one means a redelivery.)
-    pub synchronous: i64,
+    /// `PRAGMA synchronous` as read inside the last committed transaction that recorded
+    /// events (a send or a requeue), just before its commit: 2 (`FULL`) for
+    /// [`Durability::Full`], 1 (`NORMAL`) for [`Durability::Normal`]. `None` until this
+    /// shipper has recorded an event. (Commits that only remove delivered events or record
+    /// retries run at `NORMAL` in both: losing one means a redelivery.)
+    pub synchronous: Option<i64>,
     /// `PRAGMA locking_mode`: `exclusive` (one shipper per spool).
     pub locking_mode: String,
     pub application_id: i32,
@@ -196,8 +198,38 @@ fn done<T: Send + 'static>(reply: Reply<T>, value: Result<T, ShipError>) -> Done
     })
 }
 
+/// The `synchronous` level a batch must commit with: under [`Durability::Full`], `FULL` when
+/// it records events (a send, a requeue, a checkpoint) and `NORMAL` when it only removes
+/// delivered events or records retries and dead letters (no fsync of its own; made durable by
+/// the next `FULL` commit; losing it to a power cut means a redelivery, never a loss). A batch
+/// that only reads leaves the level as it is. `None`: leave it.
+fn level_for(batch: &[Cmd], durability: Durability) -> Option<bool> {
+    let writes = |cmd: &Cmd| {
+        matches!(
+            cmd,
+            Cmd::Ack { .. } | Cmd::Retry { .. } | Cmd::DeadLetter { .. }
+        )
+    };
+    if durability != Durability::Full {
+        None
+    } else if records(batch) {
+        Some(true)
+    } else if batch.iter().any(writes) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether the batch records events (or a checkpoint).
+fn records(batch: &[Cmd]) -> bool {
+    batch
+        .iter()
+        .any(|cmd| matches!(cmd, Cmd::Append { .. } | Cmd::Requeue { .. }))
+}
+
 fn run(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, shared: &Shared, durability: Durability) {
-    let mut synced = true;
+    let mut full = durability == Durability::Full;
     let mut close_reply = None;
     while close_reply.is_none() {
         let Ok(first) = rx.recv() else { break };
@@ -208,84 +240,103 @@ fn run(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, shared: &Shared, durabili
                 Err(_) => break,
             }
         }
-        let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
-        let mut failure: Option<Arc<rusqlite::Error>> = None;
-        let mut delta = Delta::default();
-        // Under `Durability::Full`, a batch that records events (or reports the settings) commits
-        // with `synchronous=FULL`. A batch that only removes delivered events, records retries
-        // or reads commits with `NORMAL`: no fsync of its own, made durable by the next FULL
-        // commit. Losing it to a power cut means a redelivery (a duplicate), never a loss.
-        if durability == Durability::Full {
-            let records = batch.iter().any(|cmd| {
-                matches!(
-                    cmd,
-                    Cmd::Append { .. } | Cmd::Requeue { .. } | Cmd::Settings { .. }
-                )
-            });
-            if records != synced {
-                let level = if records { "FULL" } else { "NORMAL" };
-                if let Err(error) = conn.pragma_update(None, "synchronous", level) {
-                    tracing::warn!(error = %error, "cannot change the spool's synchronous level");
-                } else {
-                    synced = records;
+        let mut failure = None;
+        if let Some(wanted) = level_for(&batch, durability)
+            && wanted != full
+        {
+            let level = if wanted { "FULL" } else { "NORMAL" };
+            match conn.pragma_update(None, "synchronous", level) {
+                Ok(()) => full = wanted,
+                // Events are never recorded at a weaker level than promised.
+                Err(error) if wanted => failure = Some(Arc::new(error)),
+                Err(error) => {
+                    tracing::warn!(target: "auditkit::ship", error = %error, "cannot lower the spool's synchronous level");
                 }
             }
         }
-        match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => {
-                for cmd in batch {
-                    if let Cmd::Close { reply } = cmd {
-                        close_reply = Some(reply);
-                        continue;
-                    }
-                    if failure.is_some() {
-                        finished.push(abandon(cmd));
-                        continue;
-                    }
-                    match apply(&tx, cmd, &mut delta) {
-                        Ok(next) => finished.push(next),
-                        Err((error, next)) => {
-                            failure = Some(Arc::new(error));
-                            finished.push(next);
-                        }
-                    }
-                }
-                let outcome = match failure {
-                    Some(_) => tx.rollback(),
-                    None => tx.commit(),
-                };
-                if let Err(error) = outcome
-                    && failure.is_none()
-                {
-                    failure = Some(Arc::new(error));
-                }
-            }
-            Err(error) => {
-                failure = Some(Arc::new(error));
-                for cmd in batch {
-                    match cmd {
-                        Cmd::Close { reply } => close_reply = Some(reply),
-                        other => finished.push(abandon(other)),
-                    }
-                }
-            }
-        }
-        if let Some(error) = &failure {
-            tracing::error!(error = %error, "spool transaction failed; its commands report the error");
-        }
-        // Counts first, answers second: a caller that sees its answer sees the counts too.
-        if failure.is_none() {
-            shared.committed(delta);
-        }
-        for next in finished {
-            next(failure.as_ref());
-        }
+        transact(&mut conn, batch, failure, shared, &mut close_reply);
     }
     if let Err((_, error)) = conn.close() {
-        tracing::warn!(error = %error, "closing the spool failed");
+        tracing::warn!(target: "auditkit::ship", error = %error, "closing the spool failed");
     }
     if let Some(reply) = close_reply {
         let _ = reply.send(());
+    }
+}
+
+/// Applies `batch` in one transaction (or fails all of it with `failure`) and answers each
+/// command once it committed or failed.
+fn transact(
+    conn: &mut Connection,
+    batch: Vec<Cmd>,
+    mut failure: Option<Arc<rusqlite::Error>>,
+    shared: &Shared,
+    close_reply: &mut Option<oneshot::Sender<()>>,
+) {
+    let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
+    let mut delta = Delta::default();
+    let recording = records(&batch);
+    let begun = match failure.take() {
+        Some(error) => Err(error),
+        None => conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Arc::new),
+    };
+    match begun {
+        Ok(tx) => {
+            for cmd in batch {
+                if let Cmd::Close { reply } = cmd {
+                    *close_reply = Some(reply);
+                    continue;
+                }
+                if failure.is_some() {
+                    finished.push(abandon(cmd));
+                    continue;
+                }
+                match apply(&tx, cmd, &mut delta) {
+                    Ok(next) => finished.push(next),
+                    Err((error, next)) => {
+                        failure = Some(Arc::new(error));
+                        finished.push(next);
+                    }
+                }
+            }
+            // What this commit of events runs with, as SQLite has it, not as we meant it.
+            if failure.is_none() && recording {
+                match tx.pragma_query_value(None, "synchronous", |row| row.get(0)) {
+                    Ok(level) => delta.synchronous = Some(level),
+                    Err(error) => failure = Some(Arc::new(error)),
+                }
+            }
+            let outcome = match failure {
+                Some(_) => tx.rollback(),
+                None => tx.commit(),
+            };
+            if let Err(error) = outcome
+                && failure.is_none()
+            {
+                failure = Some(Arc::new(error));
+            }
+        }
+        Err(error) => {
+            failure = Some(error);
+            for cmd in batch {
+                match cmd {
+                    Cmd::Close { reply } => *close_reply = Some(reply),
+                    other => finished.push(abandon(other)),
+                }
+            }
+        }
+    }
+    if let Some(error) = &failure {
+        tracing::error!(target: "auditkit::ship", error = %error, "spool transaction failed; its commands report the error");
+    }
+    // Counts first, answers second: a caller that sees its answer sees the counts too.
+    if failure.is_none() {
+        shared.committed(delta);
+    }
+    for next in finished {
+        next(failure.as_ref());
     }
 }
 
@@ -488,7 +539,8 @@ fn apply(
         Cmd::Settings { reply } => attempt!(reply, {
             Ok(Ok(SpoolSettings {
                 journal_mode: tx.pragma_query_value(None, "journal_mode", |row| row.get(0))?,
-                synchronous: tx.pragma_query_value(None, "synchronous", |row| row.get(0))?,
+                // Filled in from the last commit that recorded events.
+                synchronous: None,
                 locking_mode: tx.pragma_query_value(None, "locking_mode", |row| row.get(0))?,
                 application_id: tx.pragma_query_value(None, "application_id", |row| row.get(0))?,
                 user_version: tx.pragma_query_value(None, "user_version", |row| row.get(0))?,
@@ -497,5 +549,41 @@ fn apply(
         Cmd::Close { reply } => Ok(Box::new(move |_| {
             let _ = reply.send(());
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Cmd {
+        Cmd::Settings {
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn append() -> Cmd {
+        Cmd::Append {
+            events: Vec::new(),
+            checkpoint: None,
+            now_ms: 0,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn ack() -> Cmd {
+        Cmd::Ack {
+            seq: 1,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn what_a_batch_writes_chooses_its_level_and_reading_settings_changes_none() {
+        let full = Durability::Full;
+        assert_eq!(level_for(&[settings()], full), None);
+        assert_eq!(level_for(&[ack(), settings()], full), Some(false));
+        assert_eq!(level_for(&[ack(), append(), settings()], full), Some(true));
+        assert_eq!(level_for(&[append()], Durability::Normal), None);
     }
 }
