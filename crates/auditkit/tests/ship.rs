@@ -30,6 +30,8 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 #[cfg(unix)]
 #[path = "ship/children.rs"]
 mod children;
+#[path = "ship/failures.rs"]
+mod failures;
 #[cfg(unix)]
 #[path = "ship/files.rs"]
 mod files;
@@ -226,7 +228,7 @@ async fn commits_that_record_events_run_with_full_sync_by_default_and_normal_on_
     assert_eq!(settings.journal_mode, "wal");
     assert_eq!(settings.synchronous, None, "no event recorded yet");
     assert_eq!(settings.locking_mode, "exclusive");
-    assert_eq!(settings.user_version, 1);
+    assert_eq!(settings.user_version, 2);
     let application_id = settings.application_id;
     assert_ne!(application_id, 0);
     // Deliveries in between commit at NORMAL (removals); each send is a commit of its own.

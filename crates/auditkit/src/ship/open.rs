@@ -1,5 +1,6 @@
 //! Opening a spool file: what is refused untouched (foreign files, files other users could
-//! write) and what is initialised (nothing, an empty file, an empty database).
+//! write), what is initialised (nothing, an empty file, an empty database) and how an older
+//! layout is brought up to date.
 
 use std::io::Read;
 use std::path::Path;
@@ -13,7 +14,9 @@ use super::{Durability, ShipError, permissions};
 /// `PRAGMA application_id` of a spool: "AKSP" (auditkit spool).
 pub(crate) const APPLICATION_ID: i32 = 0x414b_5350;
 /// `PRAGMA user_version`: the layout of the tables below.
-pub(crate) const FORMAT_VERSION: i32 = 1;
+pub(crate) const FORMAT_VERSION: i32 = 2;
+/// The oldest layout this build brings up to date when it opens it.
+const OLDEST_FORMAT: i32 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -24,7 +27,8 @@ CREATE TABLE events (
     enqueued_at INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    first_failed_at INTEGER
 );
 CREATE INDEX events_due ON events (next_attempt_at);
 CREATE TABLE dead_letters (
@@ -40,6 +44,14 @@ CREATE TABLE dead_letters (
 );
 ";
 const TABLES: [&str; 4] = ["meta", "events", "dead_letters", "sqlite_sequence"];
+
+/// Format 1 counted every failed delivery in `attempts` (throttling and outages included) and
+/// had no `first_failed_at`. From format 2 on, `attempts` counts only the failures that
+/// count towards dead-lettering, so the old counts are cleared rather than misread.
+const FROM_FORMAT_1: &str = "
+ALTER TABLE events ADD COLUMN first_failed_at INTEGER;
+UPDATE events SET attempts = 0;
+";
 
 fn not_a_spool(path: &Path, reason: impl Into<String>) -> ShipError {
     ShipError::NotASpool {
@@ -122,11 +134,11 @@ fn check(path: &Path, found: &Found, kind: &str) -> Result<(), ShipError> {
         };
         return Err(not_a_spool(path, reason));
     }
-    if found.user_version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&found.user_version) {
         return Err(not_a_spool(
             path,
             format!(
-                "spool format {} (user_version); this build reads format {FORMAT_VERSION}",
+                "spool format {} (user_version); this build reads formats {OLDEST_FORMAT} to {FORMAT_VERSION}",
                 found.user_version
             ),
         ));
@@ -220,6 +232,10 @@ pub(crate) fn open(
             )?;
         } else {
             check(path, &found, kind)?;
+            if found.user_version == 1 {
+                tx.execute_batch(FROM_FORMAT_1)?;
+                tx.pragma_update(None, "user_version", FORMAT_VERSION)?;
+            }
         }
         tx.commit()?;
     }

@@ -23,7 +23,10 @@ pub(crate) struct Row {
     pub(crate) seq: i64,
     pub(crate) event_id: String,
     pub(crate) body: Vec<u8>,
+    /// Failures that count towards dead-lettering so far.
     pub(crate) attempts: u32,
+    /// When the first of them happened (unix ms).
+    pub(crate) first_failed_ms: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -89,10 +92,12 @@ pub(crate) enum Cmd {
         seq: i64,
         reply: Reply<()>,
     },
+    /// Counts a failed attempt and sets when the next one is due.
     Retry {
         seq: i64,
         next_attempt_ms: i64,
         error: String,
+        now_ms: i64,
         reply: Reply<()>,
     },
     DeadLetter {
@@ -126,6 +131,20 @@ pub(crate) enum Cmd {
     Close {
         reply: oneshot::Sender<()>,
     },
+}
+
+impl Cmd {
+    /// Whether the command only reads.
+    fn reads(&self) -> bool {
+        matches!(
+            self,
+            Cmd::Checkpoint { .. }
+                | Cmd::Fetch { .. }
+                | Cmd::DeadLetters { .. }
+                | Cmd::OldestEnqueued { .. }
+                | Cmd::Settings { .. }
+        )
+    }
 }
 
 /// The sending side of the spool thread.
@@ -240,8 +259,18 @@ fn run(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, shared: &Shared, durabili
                 Err(_) => break,
             }
         }
+        // The commands of a batch were sent concurrently, so any order is theirs. Reads go
+        // first, in a transaction of their own: a write that fails (a full disk) must not take
+        // the counters, the fetch of due events or a checkpoint down with it.
+        let (reads, writes): (Vec<Cmd>, Vec<Cmd>) = batch.into_iter().partition(Cmd::reads);
+        if !reads.is_empty() {
+            transact(&mut conn, reads, None, shared, &mut close_reply);
+        }
+        if writes.is_empty() {
+            continue;
+        }
         let mut failure = None;
-        if let Some(wanted) = level_for(&batch, durability)
+        if let Some(wanted) = level_for(&writes, durability)
             && wanted != full
         {
             let level = if wanted { "FULL" } else { "NORMAL" };
@@ -254,7 +283,7 @@ fn run(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, shared: &Shared, durabili
                 }
             }
         }
-        transact(&mut conn, batch, failure, shared, &mut close_reply);
+        transact(&mut conn, writes, failure, shared, &mut close_reply);
     }
     if let Err((_, error)) = conn.close() {
         tracing::warn!(target: "auditkit::ship", error = %error, "closing the spool failed");
@@ -276,11 +305,14 @@ fn transact(
     let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
     let mut delta = Delta::default();
     let recording = records(&batch);
+    let behavior = if batch.iter().all(Cmd::reads) {
+        TransactionBehavior::Deferred
+    } else {
+        TransactionBehavior::Immediate
+    };
     let begun = match failure.take() {
         Some(error) => Err(error),
-        None => conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Arc::new),
+        None => conn.transaction_with_behavior(behavior).map_err(Arc::new),
     };
     match begun {
         Ok(tx) => {
@@ -419,20 +451,23 @@ fn apply(
             delta.acked += tx
                 .prepare_cached("DELETE FROM events WHERE seq = ?1")?
                 .execute(params![seq])? as u64;
+            delta.ended += 1;
             Ok(Ok(()))
         }),
         Cmd::Retry {
             seq,
             next_attempt_ms,
             error,
+            now_ms,
             reply,
         } => attempt!(reply, {
             tx.prepare_cached(
-                "UPDATE events SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 \
-                 WHERE seq = ?1",
+                "UPDATE events SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3, \
+                 first_failed_at = COALESCE(first_failed_at, ?4) WHERE seq = ?1",
             )?
-            .execute(params![seq, next_attempt_ms, error])?;
+            .execute(params![seq, next_attempt_ms, error, now_ms])?;
             delta.retried += 1;
+            delta.ended += 1;
             Ok(Ok(()))
         }),
         Cmd::DeadLetter {
@@ -453,6 +488,7 @@ fn apply(
             delta.dead_lettered += tx
                 .prepare_cached("DELETE FROM events WHERE seq = ?1")?
                 .execute(params![seq])? as u64;
+            delta.ended += 1;
             Ok(Ok(()))
         }),
         Cmd::Fetch {
@@ -461,7 +497,7 @@ fn apply(
             reply,
         } => attempt!(reply, {
             let mut select = tx.prepare_cached(
-                "SELECT seq, event_id, body, attempts FROM events NOT INDEXED \
+                "SELECT seq, event_id, body, attempts, first_failed_at FROM events NOT INDEXED \
                  WHERE next_attempt_at <= ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows: Vec<Row> = select
@@ -473,6 +509,7 @@ fn apply(
                             event_id: row.get(1)?,
                             body: row.get(2)?,
                             attempts: row.get(3)?,
+                            first_failed_ms: row.get(4)?,
                         })
                     },
                 )?

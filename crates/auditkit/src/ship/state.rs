@@ -16,6 +16,8 @@ pub(crate) struct Delta {
     pub(crate) dead_lettered: u64,
     pub(crate) requeued: u64,
     pub(crate) retried: u64,
+    /// Deliveries whose outcome (ack, retry, dead letter) this commit recorded.
+    pub(crate) ended: u64,
     /// `PRAGMA synchronous` read inside this transaction, when it recorded events.
     pub(crate) synchronous: Option<i64>,
 }
@@ -28,6 +30,10 @@ pub(crate) struct Shared {
     pub(crate) delivered: AtomicU64,
     pub(crate) retried: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
+    /// Finished deliveries whose outcome the spool could not record yet (held in memory).
+    pub(crate) unrecorded: AtomicU64,
+    /// Failed attempts to record an outcome.
+    pub(crate) record_failures: AtomicU64,
     /// `PRAGMA synchronous` of the last commit that recorded events; -1 before the first.
     pub(crate) recorded_synchronous: AtomicI64,
     pub(crate) admission: Admission,
@@ -46,6 +52,8 @@ impl Shared {
             delivered: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
+            unrecorded: AtomicU64::new(0),
+            record_failures: AtomicU64::new(0),
             recorded_synchronous: AtomicI64::new(-1),
             admission: Admission::new(capacity),
             wake: Notify::new(),
@@ -77,11 +85,8 @@ impl Shared {
             .fetch_add(delta.dead_lettered, Ordering::SeqCst);
         self.delivered.fetch_add(delta.acked, Ordering::SeqCst);
         self.retried.fetch_add(delta.retried, Ordering::SeqCst);
-        // Each of these ended a delivery.
-        self.in_flight.fetch_sub(
-            signed(delta.acked + delta.dead_lettered + delta.retried),
-            Ordering::SeqCst,
-        );
+        self.in_flight
+            .fetch_sub(signed(delta.ended), Ordering::SeqCst);
         if let Some(level) = delta.synchronous {
             self.recorded_synchronous.store(level, Ordering::SeqCst);
         }

@@ -1,4 +1,5 @@
-//! The spool file itself: who may read and write it.
+//! The spool file itself: who may read and write it, and how an older layout is brought up
+//! to date.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -103,4 +104,43 @@ async fn a_spool_others_can_write_or_another_user_owns_is_refused_untouched() {
         assert_eq!(mode(&dir.0.join(&file)), 0o600, "{file}");
     }
     shipper.shutdown(Instant::now()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_spool_of_format_1_is_brought_up_to_date_and_its_old_counts_cleared() {
+    let server = start().await;
+    let recorder = Recorder::default();
+    mount_events(&server, &recorder).await;
+    let dir = TempDir::new("format-1");
+    spool_with_an_event(&server, &dir).await;
+    {
+        // What format 1 looked like, with an event that failed often under its rules.
+        let conn = rusqlite::Connection::open(dir.spool()).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE events DROP COLUMN first_failed_at; \
+             UPDATE events SET attempts = 50; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let upgraded = Shipper::builder(graph(&server), dir.spool())
+        .start_paused(true)
+        .open()
+        .await
+        .unwrap();
+    assert_eq!(upgraded.spool_settings().await.unwrap().user_version, 2);
+    upgraded.shutdown(Instant::now()).await.unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.spool()).unwrap();
+        let (attempts, first_failed): (u32, Option<i64>) = conn
+            .query_row("SELECT attempts, first_failed_at FROM events", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((attempts, first_failed), (0, None));
+    }
+    let delivering = shipper(&server, &dir.spool()).await;
+    let stats = delivering.flush(deadline(10)).await.unwrap();
+    assert_eq!((stats.spooled, stats.delivered), (0, 1), "{stats:?}");
+    delivering.shutdown(deadline(5)).await.unwrap();
+    assert_eq!(recorder.accepted().len(), 1);
 }
