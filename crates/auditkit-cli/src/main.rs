@@ -218,11 +218,15 @@ delivers what is still spooled and reads on from the first line not yet recorded
 is lost and none is spooled twice. Lines appended to FILE since the last run are shipped by
 the next run. An unreadable line stops reading there (exit 8): fix it and run again.
 
-Events the service refuses for good (400) are kept in the spool's dead-letter table (exit 6);
-list them with --dead-letters.
+Events the service refuses for good (a 4xx other than 401/403/407/429, or a 408/5xx answer
+repeated past the retry limit) are kept in the spool's dead-letter table (exit 6); list them
+with --dead-letters. Throttling, outages, network and credential failures never dead-letter
+an event: it stays spooled for the next run. The spool is created owner-only (0600).
 
-Exit codes: 0 everything delivered, 5 events still spooled when --timeout passed (run again),
-6 events dead-lettered, 8 unreadable FILE or line, 3/7 as for the other commands.";
+Exit codes: 0 everything delivered, 1 the spool could not record deliveries (a full disk, say:
+nothing accepted is sent again; free space and run again), 5 events still spooled when
+--timeout passed (run again), 6 events dead-lettered, 8 unreadable FILE or line, 3/7 as for
+the other commands.";
 
 #[derive(Debug, Args)]
 #[command(after_help = SHIP_AFTER_HELP)]

@@ -110,15 +110,28 @@ async fn ship<D: Destination>(destination: D, args: &ShipArgs) -> Result<(), Fai
     };
 
     let read = read_into(&shipper, &file, args).await;
-    let stats = deliver(&shipper, Duration::from_secs(args.timeout)).await;
-    let stats = match (stats, shipper.shutdown(Instant::now()).await) {
-        (Ok(stats), Ok(_)) => stats,
+    let delivered = deliver(&shipper, Duration::from_secs(args.timeout)).await;
+    // What shutdown reports is final: it makes a last attempt at recording what the spool
+    // could not record before.
+    let stats = match (delivered, shipper.shutdown(Instant::now()).await) {
+        (Ok(_), Ok(stats)) => stats,
         (Err(error), _) | (_, Err(error)) => return Err(spool_failure(error)),
     };
     let read = read?;
     report(args.output, &file, &spool, &read, &stats);
     if let Some(failure) = read.stopped_by {
         return Err(failure);
+    }
+    if stats.unrecorded > 0 {
+        return Err(Failure::new(
+            UNEXPECTED,
+            format!(
+                "the spool {} could not record the outcome of {} deliveries (is its disk full or failing?): those events are still spooled, and the next run sends them again even if the service already stored them; {} events are still spooled in all",
+                spool.display(),
+                stats.unrecorded,
+                stats.spooled
+            ),
+        ));
     }
     if stats.spooled > 0 {
         return Err(Failure::new(
@@ -310,8 +323,13 @@ async fn deliver<D: Destination>(
     loop {
         let step = (Instant::now() + Duration::from_millis(250)).min(deadline);
         let stats = shipper.flush(step).await?;
+        let trouble = if stats.unrecorded > 0 {
+            " (the spool cannot record outcomes: is its disk full? waiting for it)"
+        } else {
+            ""
+        };
         progress.message(format!(
-            "delivering: {} delivered, {} left, {} dead letters",
+            "delivering: {} delivered, {} left, {} dead letters{trouble}",
             stats.delivered, stats.spooled, stats.dead_letters
         ));
         if stats.spooled == 0 || Instant::now() >= deadline {
@@ -334,6 +352,8 @@ fn report(format: ShipOutput, file: &Path, spool: &Path, read: &Read, stats: &St
                 "delivered": stats.delivered,
                 "still_spooled": stats.spooled,
                 "dead_letters": stats.dead_letters,
+                "unrecorded": stats.unrecorded,
+                "record_failures": stats.record_failures,
             })
         ),
         ShipOutput::Text => {
@@ -351,6 +371,12 @@ fn report(format: ShipOutput, file: &Path, spool: &Path, read: &Read, stats: &St
                 stats.dead_letters,
                 spool.display()
             );
+            if stats.record_failures > 0 {
+                println!(
+                    "the spool failed {} times to record a delivery outcome; {} outcomes are still unrecorded",
+                    stats.record_failures, stats.unrecorded
+                );
+            }
         }
     }
 }
@@ -375,10 +401,13 @@ async fn print_dead_letters<D: Destination>(shipper: &Shipper<D>) -> Result<(), 
     Ok(())
 }
 
-/// A spool error as one line with its causes; a file that is not a spool is bad input.
+/// A spool error as one line with its causes; a file that is not a spool (or not this
+/// user's alone) is bad input.
 fn spool_failure(error: ShipError) -> Failure {
     let code = match error {
-        ShipError::NotASpool { .. } | ShipError::Corrupt { .. } => BAD_INPUT,
+        ShipError::NotASpool { .. } | ShipError::Corrupt { .. } | ShipError::NotPrivate { .. } => {
+            BAD_INPUT
+        }
         _ => UNEXPECTED,
     };
     let mut message = error.to_string();

@@ -27,6 +27,15 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+#[cfg(unix)]
+#[path = "ship/children.rs"]
+mod children;
+#[path = "ship/failures.rs"]
+mod failures;
+#[cfg(unix)]
+#[path = "ship/files.rs"]
+mod files;
+
 const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
 const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
 const SEED: u64 = 20_261_125;
@@ -198,18 +207,48 @@ async fn delivers_every_event_with_its_correlation_id_and_counts_it() {
     ));
 }
 
+/// Under `Durability::Full`, the commits that record events run with `synchronous=FULL`: the
+/// level is read by the spool thread inside each committed transaction that appended events,
+/// just before its commit; asking for the settings changes nothing.
 #[tokio::test]
-async fn the_spool_is_wal_with_full_sync_by_default_and_normal_on_request() {
+async fn commits_that_record_events_run_with_full_sync_by_default_and_normal_on_request() {
     let server = start().await;
+    let recorder = Recorder::default();
+    mount_events(&server, &recorder).await;
     let dir = TempDir::new("pragmas");
-    let shipper = shipper(&server, &dir.spool()).await;
+    let open = |durability| {
+        Shipper::builder(graph(&server), dir.spool())
+            .durability(durability)
+            .retry_backoff(Duration::from_millis(1), Duration::from_millis(20))
+            .start_paused(true)
+            .open()
+    };
+    let shipper = open(Durability::Full).await.unwrap();
     let settings = shipper.spool_settings().await.unwrap();
     assert_eq!(settings.journal_mode, "wal");
-    assert_eq!(settings.synchronous, 2, "FULL");
+    assert_eq!(settings.synchronous, None, "no event recorded yet");
     assert_eq!(settings.locking_mode, "exclusive");
-    assert_eq!(settings.user_version, 1);
+    assert_eq!(settings.user_version, 2);
     let application_id = settings.application_id;
     assert_ne!(application_id, 0);
+    // Deliveries in between commit at NORMAL (removals); each send is a commit of its own.
+    for n in 0..3 {
+        shipper.send(event(n)).await.unwrap();
+        assert_eq!(
+            shipper.spool_settings().await.unwrap().synchronous,
+            Some(2),
+            "the append of event {n} committed with FULL"
+        );
+        shipper.resume();
+        let stats = shipper.flush(deadline(10)).await.unwrap();
+        assert_eq!(stats.delivered, n as u64 + 1);
+        shipper.pause();
+    }
+    shipper
+        .send_all_with_checkpoint(Vec::new(), "input", "1")
+        .await
+        .unwrap();
+    assert_eq!(shipper.spool_settings().await.unwrap().synchronous, Some(2));
     shipper.shutdown(deadline(5)).await.unwrap();
 
     // WAL is a property of the file: another connection sees it too.
@@ -224,14 +263,11 @@ async fn the_spool_is_wal_with_full_sync_by_default_and_normal_on_request() {
     assert_eq!(id, application_id);
     drop(conn);
 
-    let normal = Shipper::builder(graph(&server), dir.spool())
-        .durability(Durability::Normal)
-        .open()
-        .await
-        .unwrap();
+    let normal = open(Durability::Normal).await.unwrap();
+    normal.send(event(10)).await.unwrap();
     let settings = normal.spool_settings().await.unwrap();
     assert_eq!(settings.journal_mode, "wal");
-    assert_eq!(settings.synchronous, 1, "NORMAL");
+    assert_eq!(settings.synchronous, Some(1), "NORMAL");
     normal.shutdown(deadline(5)).await.unwrap();
 }
 

@@ -12,6 +12,11 @@ pub enum ShipError {
     /// `application_id` or format version, or a spool of the other API). It was not modified.
     #[error("{} is not an auditkit spool: {reason}; the file was left untouched", path.display())]
     NotASpool { path: PathBuf, reason: String },
+    /// The spool file, or a file SQLite keeps beside it (`-wal`, `-shm`, `-journal`), can be
+    /// written by other users or belongs to another user: its contents cannot be trusted.
+    /// It was not opened or modified.
+    #[error("the spool file {} is not private: {reason}; the file was left untouched", path.display())]
+    NotPrivate { path: PathBuf, reason: String },
     /// SQLite reports the file as damaged. It was not modified.
     #[error("the spool {} is damaged; the file was left untouched", path.display())]
     Corrupt {

@@ -18,10 +18,12 @@
 //!   spool (write-ahead log, `synchronous=FULL`: on disk, fsynced). Concurrent sends share a
 //!   transaction (group commit), so many sends cost one fsync; [`Shipper::send_all`] records
 //!   a whole batch in one commit, which is how a single producer gets the same effect.
-//!   Commits that only remove delivered events skip their own fsync (the next recording
-//!   commit syncs them): a power cut can undo such a removal, which means a redelivery, never
-//!   a loss. [`Durability::Normal`] uses `synchronous=NORMAL`: an event survives the process dying, but an operating-system crash
-//!   or power loss may lose the last commits.
+//!   Commits that only remove delivered events, record retries or move events to the dead
+//!   letters skip their own fsync (the next recording commit syncs them): a power cut can undo
+//!   such a commit, which means a redelivery, never a loss. [`Shipper::spool_settings`]
+//!   reports the `synchronous` level SQLite had inside the last commit that recorded events.
+//!   [`Durability::Normal`] uses `synchronous=NORMAL`: an event survives the process dying,
+//!   but an operating-system crash or power loss may lose the last commits.
 //! - **At least once.** An event leaves the spool only after the service acknowledged it with a
 //!   2xx. A process that dies while events are in flight delivers them again when the spool is
 //!   next opened, so the service may store an event twice. Each event therefore carries a
@@ -29,12 +31,26 @@
 //!   unless the event has one) and, for Adobe, the tag [`ADOBE_EVENT_ID_TAG`].
 //! - **Never dropped.** When the spool holds [`ShipperBuilder::capacity`] events, `send` waits
 //!   ([`WhenFull::Wait`], the default) or fails with [`ShipError::Full`] ([`WhenFull::Error`]).
-//!   Retryable failures (throttling, outages, timeouts, network, credentials) stay spooled and
-//!   are retried with a capped, jittered exponential backoff, forever. An event the service
-//!   refuses for good (a non-retryable status such as 400, 404, 409, 413; not 401/403, which are
-//!   about the credential, not the event) moves to a dead-letter table with the status, the
-//!   error body and the time; [`Shipper::dead_letters`] lists them and [`Shipper::requeue`]
-//!   sends one again, optionally corrected.
+//!   An event leaves the spool only for the service (a 2xx) or for the dead-letter table, with
+//!   the status, the error, the answer body, the time and its attempts;
+//!   [`Shipper::dead_letters`] lists them and [`Shipper::requeue`] sends one again, optionally
+//!   corrected. What goes there is said in "How failures are handled" below.
+//! - **No event holds up another.** A failing event backs off alone (its next attempt is
+//!   recorded with it in the spool) while the others are delivered. Only a signal about the
+//!   service as a whole pauses every delivery: throttling or unavailability (429, 503), a
+//!   `Retry-After` (for just that long, at most the maximum backoff), no answer at all
+//!   (network, timeouts) or refused credentials.
+//! - **Accepted means done.** An event the service accepted is never sent again by this
+//!   process, even when the spool cannot record it (a full or failing disk): the outcome is
+//!   kept in memory and recorded again, and until it is, no delivery starts
+//!   ([`Stats::unrecorded`], [`Stats::record_failures`], a `tracing` error). Delivery resumes
+//!   on its own once the spool records again. A shipper that stops before that leaves those
+//!   events spooled, and the next one delivers them again (at least once).
+//! - **Private files.** The spool and the files SQLite keeps beside it (`-wal`, `-shm`,
+//!   `-journal`) are created owner-only (0600) whatever the umask: they hold user names, IP
+//!   addresses and actors. A spool left readable by others is made owner-only when opened; one
+//!   that other users can write, or that belongs to another user, is refused with
+//!   [`ShipError::NotPrivate`] and left untouched (Unix; elsewhere the platform's defaults).
 //! - **Order.** Events are handed to the workers in the order their sends committed. With more
 //!   than one worker ([`ShipperBuilder::concurrency`]) or after a retry they may reach the
 //!   service in another order; nothing stronger is promised. Neither API orders by arrival:
@@ -51,17 +67,57 @@
 //!   [`ShipError::NotASpool`] without being written. Only a missing file, an empty file or an
 //!   SQLite database with no schema at all is initialised.
 //!
+//! # How failures are handled
+//!
+//! Each delivery is one call of the facade client, with its own retries; the shipper adds no
+//! loop around them beyond the per-event schedule below. The answer is judged by whose
+//! failure it is:
+//!
+//! | the answer | the event | an attempt? |
+//! |---|---|---|
+//! | the API's 2xx, even if its body is over the size cap or does not decode, or the status is undocumented | delivered, removed | — |
+//! | 400, 404, 409, 413 and every other 4xx not below; a request that cannot be built from the event | dead-lettered at once | yes |
+//! | 408, 500, 502, 504 and other 5xx but 503 | retried on its own backoff | **yes** |
+//! | 401, 403, 407; the token endpoint failing (even with a 2xx that is no token) | stays due; every delivery pauses | no |
+//! | 429 or 503, from the API or the token endpoint | stays due; every delivery pauses | no |
+//! | no answer: connection refused, reset, timed out; a policy refusal; a 1xx/3xx (a proxy or portal) | stays due; every delivery pauses | no |
+//!
+//! A pause lasts the service's `Retry-After` when it sent one (capped at the maximum backoff),
+//! else the backoff below, counted in service-wide failures in a row. A `Retry-After` on a
+//! 5xx of the event's own also pauses every delivery for that long, and the answer still
+//! counts as the event's attempt.
+//!
+//! **What counts as an attempt**: only an answer of the API to this event that says this
+//! event failed. A failure that would hit any event alike (the network, the credentials,
+//! throttling, an outage announced as such) never counts, so a long outage cannot empty a
+//! healthy spool into the dead letters; those events are retried for as long as it lasts.
+//! After [`ShipperBuilder::max_attempts`] attempts (20 by default), or at an attempt more
+//! than [`ShipperBuilder::max_age`] (24 hours) after its first one, the event is dead-lettered
+//! with its last answer. A service answering 5xx to every event for longer than that does
+//! dead-letter them: [`Shipper::requeue`] sends them again.
+//!
+//! The defaults, against the reference exporters: the backoff is 1 s doubling to 60 s with
+//! jitter ([`ShipperBuilder::retry_backoff`]; OpenTelemetry's exporter uses 5 s to 30 s, Fluent
+//! Bit 5 s to 2000 s), so 20 attempts of an event's own take about 7 to 14 minutes.
+//! OpenTelemetry gives up after 300 s and drops the data; Vector retries temporary failures
+//! without end and drops what it takes for permanent (a 403, a 404). An audit trail can afford
+//! neither loss: the shipper gives up on an event's own failures later than OpenTelemetry,
+//! never on a failure that is not the event's, and keeps what it gave up on.
+//!
 //! Delivery goes through the facade client you pass, with its retry policy, timeouts and
-//! client-side rate limit. Give the shipper the same [`RateLimit`] (see
+//! client-side rate limit. Give the shipper the same [`RateLimit`](crate::RateLimit) (see
 //! [`ShipperBuilder::rate_limit`]) and [`Shipper::expected_drain_time`] says how long the
 //! spooled events take at that pace.
 //!
 //! Counters are read with [`Shipper::stats`] and logged as `tracing` events (target
 //! `auditkit::ship`) every [`ShipperBuilder::stats_interval`]. Event bodies are never logged.
 
+mod builder;
 mod deliver;
 mod destination;
 mod error;
+mod open;
+mod permissions;
 mod spool;
 mod state;
 
@@ -71,9 +127,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use auditkit_runtime::RateLimit;
 use tokio::task::JoinHandle;
 
+use builder::Config;
+pub use builder::ShipperBuilder;
 pub use destination::{ADOBE_EVENT_ID_TAG, Destination};
 pub use error::ShipError;
 pub use spool::SpoolSettings;
@@ -112,16 +169,25 @@ pub enum WhenFull {
 pub struct Stats {
     /// Events in the spool (in flight included, dead letters excluded).
     pub spooled: u64,
-    /// Deliveries under way.
+    /// Deliveries under way, and finished ones whose outcome is not recorded yet (see
+    /// `unrecorded`).
     pub in_flight: u64,
     /// Events the service acknowledged.
     pub delivered: u64,
-    /// Failed attempts that left the event spooled for a later retry.
+    /// Failed deliveries that left the event spooled for a later retry (counted as attempts
+    /// or not).
     pub retried: u64,
     /// Events moved to the dead-letter table.
     pub dead_lettered: u64,
     /// Events in the dead-letter table now.
     pub dead_letters: u64,
+    /// Finished deliveries whose outcome the spool could not record (a full or failing
+    /// disk), kept in memory and recorded again until it works. While this is above zero no
+    /// delivery starts, and no event the service accepted is sent again; if the shipper
+    /// stops first, those events stay spooled and the next shipper delivers them again.
+    pub unrecorded: u64,
+    /// Failed attempts to record a delivery outcome (each of `unrecorded`, each round).
+    pub record_failures: u64,
     /// How long the oldest spooled event has waited.
     pub oldest_spooled_age: Option<Duration>,
 }
@@ -143,165 +209,10 @@ pub struct DeadLetter<E> {
     pub error_body: Vec<u8>,
     pub failed_at: SystemTime,
     pub enqueued_at: SystemTime,
-    /// Attempts made by the shipper (each may include the facade's own retries).
+    /// Attempts counted towards dead-lettering, this one included (see "How failures are
+    /// handled" in the [module documentation](self)); each may include the facade's own
+    /// retries.
     pub attempts: u32,
-}
-
-/// Builds a [`Shipper`]; see [`Shipper::builder`].
-#[must_use]
-pub struct ShipperBuilder<D: Destination> {
-    destination: D,
-    path: PathBuf,
-    config: Config,
-}
-
-#[derive(Clone, Debug)]
-struct Config {
-    durability: Durability,
-    capacity: u64,
-    when_full: WhenFull,
-    concurrency: usize,
-    initial_backoff: Duration,
-    max_backoff: Duration,
-    jitter_seed: Option<u64>,
-    rate_limit: Option<RateLimit>,
-    stats_interval: Duration,
-    start_paused: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            durability: Durability::Full,
-            capacity: 100_000,
-            when_full: WhenFull::Wait,
-            concurrency: 8,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(60),
-            jitter_seed: None,
-            rate_limit: None,
-            stats_interval: Duration::from_secs(60),
-            start_paused: false,
-        }
-    }
-}
-
-impl<D: Destination> fmt::Debug for ShipperBuilder<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShipperBuilder")
-            .field("destination", &self.destination)
-            .field("path", &self.path)
-            .field("config", &self.config)
-            .finish()
-    }
-}
-
-impl<D: Destination> ShipperBuilder<D> {
-    /// [`Durability::Full`] by default.
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.config.durability = durability;
-        self
-    }
-
-    /// The most events the spool holds (dead letters not counted); 100,000 by default.
-    pub fn capacity(mut self, events: u64) -> Self {
-        self.config.capacity = events.max(1);
-        self
-    }
-
-    /// [`WhenFull::Wait`] by default.
-    pub fn when_full(mut self, when_full: WhenFull) -> Self {
-        self.config.when_full = when_full;
-        self
-    }
-
-    /// Deliveries under way at once; 8 by default.
-    pub fn concurrency(mut self, workers: usize) -> Self {
-        self.config.concurrency = workers.max(1);
-        self
-    }
-
-    /// The wait before an event that failed retryably is tried again: `initial`, doubling per
-    /// failed attempt up to `max`, with jitter (half to all of it). A longer `Retry-After` wins
-    /// but is also capped at `max`, so one hint of hours cannot park the spool: the event is
-    /// tried again, and throttled again if the service still means it. 1 s to 60 s by
-    /// default. The same backoff pauses all new deliveries after throttling or a failure of
-    /// the service.
-    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.config.initial_backoff = initial;
-        self.config.max_backoff = max.max(initial);
-        self
-    }
-
-    /// Makes the backoff jitter repeatable.
-    pub fn jitter_seed(mut self, seed: u64) -> Self {
-        self.config.jitter_seed = Some(seed);
-        self
-    }
-
-    /// The client-side limit the facade client was built with (pacing is the client's job);
-    /// the shipper uses it for [`Shipper::expected_drain_time`].
-    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
-        self.config.rate_limit = Some(limit);
-        self
-    }
-
-    /// How often the counters are logged; 60 s by default.
-    pub fn stats_interval(mut self, interval: Duration) -> Self {
-        self.config.stats_interval = interval.max(Duration::from_millis(10));
-        self
-    }
-
-    /// Opens the spool without delivering until [`Shipper::resume`].
-    pub fn start_paused(mut self, paused: bool) -> Self {
-        self.config.start_paused = paused;
-        self
-    }
-
-    /// Opens (or creates) the spool and starts delivering what it holds. Must run inside a
-    /// tokio runtime.
-    pub async fn open(self) -> Result<Shipper<D>, ShipError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ShipError::NoRuntime)?;
-        let shared = Arc::new(Shared::new(self.config.capacity));
-        let (spool, opened) = Spool::open(
-            self.path.clone(),
-            self.config.durability,
-            D::KIND,
-            shared.clone(),
-        )
-        .await?;
-        shared.opened(opened.spooled, opened.dead_letters);
-        if opened.spooled > 0 {
-            tracing::info!(
-                target: "auditkit::ship",
-                spooled = opened.spooled,
-                dead_letters = opened.dead_letters,
-                "spool reopened; delivering what a previous shipper left (events that were in flight may be delivered twice)"
-            );
-        }
-        let inner = Arc::new(Inner {
-            rng: Mutex::new(match self.config.jitter_seed {
-                Some(seed) => fastrand::Rng::with_seed(seed),
-                None => fastrand::Rng::new(),
-            }),
-            paused: AtomicBool::new(self.config.start_paused),
-            stop: AtomicBool::new(false),
-            destination: self.destination,
-            path: self.path,
-            config: self.config,
-            shared,
-            spool,
-        });
-        let dispatcher = runtime.spawn(deliver::dispatch(inner.clone()));
-        let reporter = runtime.spawn(deliver::report(inner.clone()));
-        Ok(Shipper {
-            inner: inner.clone(),
-            handle: Arc::new(Handle {
-                inner,
-                tasks: Mutex::new(Some((dispatcher, reporter))),
-            }),
-        })
-    }
 }
 
 struct Inner<D: Destination> {
@@ -357,6 +268,8 @@ impl<D: Destination> Inner<D> {
             retried: shared.retried.load(Ordering::SeqCst),
             dead_lettered: shared.dead_lettered.load(Ordering::SeqCst),
             dead_letters: u64::try_from(shared.dead_letters.load(Ordering::SeqCst)).unwrap_or(0),
+            unrecorded: shared.unrecorded.load(Ordering::SeqCst),
+            record_failures: shared.record_failures.load(Ordering::SeqCst),
             oldest_spooled_age: oldest.map(|ms| {
                 SystemTime::now()
                     .duration_since(from_unix_ms(ms))
@@ -622,7 +535,7 @@ impl<D: Destination> Shipper<D> {
     }
 
     /// How long delivering what is spooled takes at the configured
-    /// [`ShipperBuilder::rate_limit`] from an idle start ([`RateLimit::drain_time`]); `None`
+    /// [`ShipperBuilder::rate_limit`] from an idle start ([`RateLimit::drain_time`](crate::RateLimit::drain_time)); `None`
     /// without a limit.
     pub fn expected_drain_time(&self) -> Option<Duration> {
         self.inner
@@ -703,9 +616,16 @@ impl<D: Destination> Shipper<D> {
             .await
     }
 
-    /// The spool's SQLite settings, read back from the open connection.
+    /// The spool's SQLite settings, read back from the open connection (`synchronous` from
+    /// inside the last commit that recorded events).
     pub async fn spool_settings(&self) -> Result<SpoolSettings, ShipError> {
-        self.inner.spool.call(|reply| Cmd::Settings { reply }).await
+        let mut settings = self
+            .inner
+            .spool
+            .call(|reply| Cmd::Settings { reply })
+            .await?;
+        settings.synchronous = self.inner.shared.recorded_synchronous();
+        Ok(settings)
     }
 
     pub fn path(&self) -> &Path {

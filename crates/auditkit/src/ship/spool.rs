@@ -2,52 +2,20 @@
 //! command to that thread, which applies all the commands waiting for it in one transaction
 //! (group commit: one fsync for many sends) and answers them only after the commit.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::state::{Delta, Shared};
 use super::{Durability, ShipError};
 
-/// `PRAGMA application_id` of a spool: "AKSP" (auditkit spool).
-pub(crate) const APPLICATION_ID: i32 = 0x414b_5350;
-/// `PRAGMA user_version`: the layout of the tables below.
-pub(crate) const FORMAT_VERSION: i32 = 1;
 /// The prefix of checkpoint keys in the `meta` table (which also holds `destination`).
 const CHECKPOINT_PREFIX: &str = "checkpoint:";
 /// Commands applied in one transaction at most.
 const MAX_BATCH: usize = 8192;
-
-const SCHEMA: &str = "
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL,
-    body BLOB NOT NULL,
-    enqueued_at INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
-);
-CREATE INDEX events_due ON events (next_attempt_at);
-CREATE TABLE dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL,
-    body BLOB NOT NULL,
-    enqueued_at INTEGER NOT NULL,
-    attempts INTEGER NOT NULL,
-    status INTEGER,
-    error TEXT NOT NULL,
-    error_body BLOB NOT NULL,
-    failed_at INTEGER NOT NULL
-);
-";
-const TABLES: [&str; 4] = ["meta", "events", "dead_letters", "sqlite_sequence"];
 
 /// A spooled event handed to a worker.
 #[derive(Debug)]
@@ -55,7 +23,10 @@ pub(crate) struct Row {
     pub(crate) seq: i64,
     pub(crate) event_id: String,
     pub(crate) body: Vec<u8>,
+    /// Failures that count towards dead-lettering so far.
     pub(crate) attempts: u32,
+    /// When the first of them happened (unix ms).
+    pub(crate) first_failed_ms: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -84,10 +55,12 @@ pub(crate) struct DeadRow {
 pub struct SpoolSettings {
     /// `PRAGMA journal_mode`: `wal`.
     pub journal_mode: String,
-    /// `PRAGMA synchronous` of commits that record events: 2 (`FULL`) for
-    /// [`Durability::Full`], 1 (`NORMAL`) for [`Durability::Normal`]. (Commits that only
-    /// remove delivered events run at `NORMAL` in both: losing one means a redelivery.)
-    pub synchronous: i64,
+    /// `PRAGMA synchronous` as read inside the last committed transaction that recorded
+    /// events (a send or a requeue), just before its commit: 2 (`FULL`) for
+    /// [`Durability::Full`], 1 (`NORMAL`) for [`Durability::Normal`]. `None` until this
+    /// shipper has recorded an event. (Commits that only remove delivered events or record
+    /// retries run at `NORMAL` in both: losing one means a redelivery.)
+    pub synchronous: Option<i64>,
     /// `PRAGMA locking_mode`: `exclusive` (one shipper per spool).
     pub locking_mode: String,
     pub application_id: i32,
@@ -119,10 +92,12 @@ pub(crate) enum Cmd {
         seq: i64,
         reply: Reply<()>,
     },
+    /// Counts a failed attempt and sets when the next one is due.
     Retry {
         seq: i64,
         next_attempt_ms: i64,
         error: String,
+        now_ms: i64,
         reply: Reply<()>,
     },
     DeadLetter {
@@ -158,6 +133,20 @@ pub(crate) enum Cmd {
     },
 }
 
+impl Cmd {
+    /// Whether the command only reads.
+    fn reads(&self) -> bool {
+        matches!(
+            self,
+            Cmd::Checkpoint { .. }
+                | Cmd::Fetch { .. }
+                | Cmd::DeadLetters { .. }
+                | Cmd::OldestEnqueued { .. }
+                | Cmd::Settings { .. }
+        )
+    }
+}
+
 /// The sending side of the spool thread.
 #[derive(Clone, Debug)]
 pub(crate) struct Spool {
@@ -178,16 +167,18 @@ impl Spool {
         let thread_path = path.clone();
         std::thread::Builder::new()
             .name("auditkit-spool".into())
-            .spawn(move || match open(&thread_path, durability, kind) {
-                Ok((conn, opened)) => {
-                    if ready_tx.send(Ok(opened)).is_ok() {
-                        run(conn, &rx, &shared, durability);
+            .spawn(
+                move || match super::open::open(&thread_path, durability, kind) {
+                    Ok((conn, opened)) => {
+                        if ready_tx.send(Ok(opened)).is_ok() {
+                            run(conn, &rx, &shared, durability);
+                        }
                     }
-                }
-                Err(error) => {
-                    let _ = ready_tx.send(Err(error));
-                }
-            })
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(error));
+                    }
+                },
+            )
             .map_err(|source| ShipError::Io { path, source })?;
         let opened = ready_rx.await.map_err(|_| ShipError::Closed)??;
         Ok((Spool { tx }, opened))
@@ -213,214 +204,6 @@ impl Spool {
     }
 }
 
-fn not_a_spool(path: &Path, reason: impl Into<String>) -> ShipError {
-    ShipError::NotASpool {
-        path: path.to_owned(),
-        reason: reason.into(),
-    }
-}
-
-/// Sorts an SQLite failure met while looking at an existing file.
-fn inspect_error(path: &Path, error: rusqlite::Error) -> ShipError {
-    match error.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => not_a_spool(path, "not an SQLite database"),
-        Some(ErrorCode::DatabaseCorrupt) => ShipError::Corrupt {
-            path: path.to_owned(),
-            source: error,
-        },
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => ShipError::Locked {
-            path: path.to_owned(),
-        },
-        _ => ShipError::from(error),
-    }
-}
-
-struct Found {
-    application_id: i32,
-    user_version: i32,
-    tables: Vec<String>,
-    objects: usize,
-    kind: Option<String>,
-}
-
-fn look(conn: &Connection) -> rusqlite::Result<Found> {
-    let application_id = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
-    let user_version = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let mut statement = conn.prepare("SELECT type, name FROM sqlite_master")?;
-    let objects: Vec<(String, String)> = statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let tables: Vec<String> = objects
-        .iter()
-        .filter(|(kind, _)| kind == "table")
-        .map(|(_, name)| name.clone())
-        .collect();
-    let kind = if tables.iter().any(|t| t == "meta") {
-        conn.query_row(
-            "SELECT value FROM meta WHERE key = 'destination'",
-            [],
-            |row| row.get(0),
-        )
-        .optional()?
-    } else {
-        None
-    };
-    Ok(Found {
-        application_id,
-        user_version,
-        tables,
-        objects: objects.len(),
-        kind,
-    })
-}
-
-/// Whether what was found is an empty database (nothing to lose by initialising it).
-fn is_empty(found: &Found) -> bool {
-    found.application_id == 0 && found.user_version == 0 && found.objects == 0
-}
-
-fn check(path: &Path, found: &Found, kind: &str) -> Result<(), ShipError> {
-    if found.application_id != APPLICATION_ID {
-        let reason = if found.application_id == 0 {
-            format!(
-                "an SQLite database of another application (tables: {})",
-                found.tables.join(", ")
-            )
-        } else {
-            format!(
-                "application_id is {:#x}, not auditkit's {APPLICATION_ID:#x}",
-                found.application_id
-            )
-        };
-        return Err(not_a_spool(path, reason));
-    }
-    if found.user_version != FORMAT_VERSION {
-        return Err(not_a_spool(
-            path,
-            format!(
-                "spool format {} (user_version); this build reads format {FORMAT_VERSION}",
-                found.user_version
-            ),
-        ));
-    }
-    if let Some(other) = found.tables.iter().find(|t| !TABLES.contains(&t.as_str())) {
-        return Err(not_a_spool(
-            path,
-            format!("it has a foreign table `{other}`"),
-        ));
-    }
-    match found.kind.as_deref() {
-        Some(found_kind) if found_kind == kind => Ok(()),
-        Some(found_kind) => Err(not_a_spool(
-            path,
-            format!("it spools {found_kind} events, and this shipper sends {kind} events"),
-        )),
-        None => Err(not_a_spool(path, "its destination is not recorded")),
-    }
-}
-
-/// Opens the file, refusing anything that is not an empty file, an empty database or a
-/// spool of `kind`. Existing files are inspected read-only first, so a foreign file is never
-/// written (not even a WAL checkpoint on close).
-fn open(
-    path: &Path,
-    durability: Durability,
-    kind: &str,
-) -> Result<(Connection, Opened), ShipError> {
-    let io = |source| ShipError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut header = Vec::with_capacity(100);
-    match std::fs::File::open(path) {
-        Ok(file) => {
-            file.take(100).read_to_end(&mut header).map_err(io)?;
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(io(error)),
-    }
-    if !header.is_empty() {
-        if header.len() < 100 || !header.starts_with(b"SQLite format 3\0") {
-            return Err(not_a_spool(path, "not an SQLite database"));
-        }
-        // The header's application_id (offset 68). A spool always has it in the main file: it
-        // is written before the spool switches to write-ahead logging.
-        let application_id = i32::from_be_bytes([header[68], header[69], header[70], header[71]]);
-        if application_id != APPLICATION_ID {
-            if application_id != 0 {
-                return Err(not_a_spool(
-                    path,
-                    format!(
-                        "application_id is {application_id:#x}, not auditkit's {APPLICATION_ID:#x}"
-                    ),
-                ));
-            }
-            // Another application's database, or an empty one: look, read-only.
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(|error| inspect_error(path, error))?;
-            let found = look(&conn).map_err(|error| inspect_error(path, error))?;
-            if !is_empty(&found) {
-                check(path, &found, kind)?;
-            }
-            drop(conn);
-        }
-    }
-
-    let mut conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|error| inspect_error(path, error))?;
-    conn.busy_timeout(Duration::from_millis(200))?;
-    // One shipper per spool: the lock is taken by the first write below and held until close.
-    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-    {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Exclusive)
-            .map_err(|error| inspect_error(path, error))?;
-        let found = look(&tx).map_err(|error| inspect_error(path, error))?;
-        if is_empty(&found) {
-            tx.execute_batch(SCHEMA)?;
-            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-            tx.pragma_update(None, "user_version", FORMAT_VERSION)?;
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('destination', ?1)",
-                params![kind],
-            )?;
-        } else {
-            check(path, &found, kind)?;
-        }
-        tx.commit()?;
-    }
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(not_a_spool(
-            path,
-            format!("SQLite refused write-ahead logging (journal_mode stays {mode})"),
-        ));
-    }
-    let synchronous = match durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", synchronous)?;
-    let spooled: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))?;
-    let dead: i64 = conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |row| row.get(0))?;
-    Ok((
-        conn,
-        Opened {
-            spooled: u64::try_from(spooled).unwrap_or_default(),
-            dead_letters: u64::try_from(dead).unwrap_or_default(),
-        },
-    ))
-}
-
 /// Sends a command's answer once the transaction it was part of has committed (or failed).
 type Done = Box<dyn FnOnce(Option<&Arc<rusqlite::Error>>) + Send>;
 
@@ -434,8 +217,38 @@ fn done<T: Send + 'static>(reply: Reply<T>, value: Result<T, ShipError>) -> Done
     })
 }
 
+/// The `synchronous` level a batch must commit with: under [`Durability::Full`], `FULL` when
+/// it records events (a send, a requeue, a checkpoint) and `NORMAL` when it only removes
+/// delivered events or records retries and dead letters (no fsync of its own; made durable by
+/// the next `FULL` commit; losing it to a power cut means a redelivery, never a loss). A batch
+/// that only reads leaves the level as it is. `None`: leave it.
+fn level_for(batch: &[Cmd], durability: Durability) -> Option<bool> {
+    let writes = |cmd: &Cmd| {
+        matches!(
+            cmd,
+            Cmd::Ack { .. } | Cmd::Retry { .. } | Cmd::DeadLetter { .. }
+        )
+    };
+    if durability != Durability::Full {
+        None
+    } else if records(batch) {
+        Some(true)
+    } else if batch.iter().any(writes) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether the batch records events (or a checkpoint).
+fn records(batch: &[Cmd]) -> bool {
+    batch
+        .iter()
+        .any(|cmd| matches!(cmd, Cmd::Append { .. } | Cmd::Requeue { .. }))
+}
+
 fn run(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, shared: &Shared, durability: Durability) {
-    let mut synced = true;
+    let mut full = durability == Durability::Full;
     let mut close_reply = None;
     while close_reply.is_none() {
         let Ok(first) = rx.recv() else { break };
@@ -446,84 +259,116 @@ fn run(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, shared: &Shared, durabili
                 Err(_) => break,
             }
         }
-        let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
-        let mut failure: Option<Arc<rusqlite::Error>> = None;
-        let mut delta = Delta::default();
-        // Under `Durability::Full`, a batch that records events (or reports the settings) commits
-        // with `synchronous=FULL`. A batch that only removes delivered events, records retries
-        // or reads commits with `NORMAL`: no fsync of its own, made durable by the next FULL
-        // commit. Losing it to a power cut means a redelivery (a duplicate), never a loss.
-        if durability == Durability::Full {
-            let records = batch.iter().any(|cmd| {
-                matches!(
-                    cmd,
-                    Cmd::Append { .. } | Cmd::Requeue { .. } | Cmd::Settings { .. }
-                )
-            });
-            if records != synced {
-                let level = if records { "FULL" } else { "NORMAL" };
-                if let Err(error) = conn.pragma_update(None, "synchronous", level) {
-                    tracing::warn!(error = %error, "cannot change the spool's synchronous level");
-                } else {
-                    synced = records;
+        // The commands of a batch were sent concurrently, so any order is theirs. Reads go
+        // first, in a transaction of their own: a write that fails (a full disk) must not take
+        // the counters, the fetch of due events or a checkpoint down with it.
+        let (reads, writes): (Vec<Cmd>, Vec<Cmd>) = batch.into_iter().partition(Cmd::reads);
+        if !reads.is_empty() {
+            transact(&mut conn, reads, None, shared, &mut close_reply);
+        }
+        if writes.is_empty() {
+            continue;
+        }
+        let mut failure = None;
+        if let Some(wanted) = level_for(&writes, durability)
+            && wanted != full
+        {
+            let level = if wanted { "FULL" } else { "NORMAL" };
+            match conn.pragma_update(None, "synchronous", level) {
+                Ok(()) => full = wanted,
+                // Events are never recorded at a weaker level than promised.
+                Err(error) if wanted => failure = Some(Arc::new(error)),
+                Err(error) => {
+                    tracing::warn!(target: "auditkit::ship", error = %error, "cannot lower the spool's synchronous level");
                 }
             }
         }
-        match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => {
-                for cmd in batch {
-                    if let Cmd::Close { reply } = cmd {
-                        close_reply = Some(reply);
-                        continue;
-                    }
-                    if failure.is_some() {
-                        finished.push(abandon(cmd));
-                        continue;
-                    }
-                    match apply(&tx, cmd, &mut delta) {
-                        Ok(next) => finished.push(next),
-                        Err((error, next)) => {
-                            failure = Some(Arc::new(error));
-                            finished.push(next);
-                        }
-                    }
-                }
-                let outcome = match failure {
-                    Some(_) => tx.rollback(),
-                    None => tx.commit(),
-                };
-                if let Err(error) = outcome
-                    && failure.is_none()
-                {
-                    failure = Some(Arc::new(error));
-                }
-            }
-            Err(error) => {
-                failure = Some(Arc::new(error));
-                for cmd in batch {
-                    match cmd {
-                        Cmd::Close { reply } => close_reply = Some(reply),
-                        other => finished.push(abandon(other)),
-                    }
-                }
-            }
-        }
-        if let Some(error) = &failure {
-            tracing::error!(error = %error, "spool transaction failed; its commands report the error");
-        }
-        // Counts first, answers second: a caller that sees its answer sees the counts too.
-        if failure.is_none() {
-            shared.committed(delta);
-        }
-        for next in finished {
-            next(failure.as_ref());
-        }
+        transact(&mut conn, writes, failure, shared, &mut close_reply);
     }
     if let Err((_, error)) = conn.close() {
-        tracing::warn!(error = %error, "closing the spool failed");
+        tracing::warn!(target: "auditkit::ship", error = %error, "closing the spool failed");
     }
     if let Some(reply) = close_reply {
         let _ = reply.send(());
+    }
+}
+
+/// Applies `batch` in one transaction (or fails all of it with `failure`) and answers each
+/// command once it committed or failed.
+fn transact(
+    conn: &mut Connection,
+    batch: Vec<Cmd>,
+    mut failure: Option<Arc<rusqlite::Error>>,
+    shared: &Shared,
+    close_reply: &mut Option<oneshot::Sender<()>>,
+) {
+    let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
+    let mut delta = Delta::default();
+    let recording = records(&batch);
+    let behavior = if batch.iter().all(Cmd::reads) {
+        TransactionBehavior::Deferred
+    } else {
+        TransactionBehavior::Immediate
+    };
+    let begun = match failure.take() {
+        Some(error) => Err(error),
+        None => conn.transaction_with_behavior(behavior).map_err(Arc::new),
+    };
+    match begun {
+        Ok(tx) => {
+            for cmd in batch {
+                if let Cmd::Close { reply } = cmd {
+                    *close_reply = Some(reply);
+                    continue;
+                }
+                if failure.is_some() {
+                    finished.push(abandon(cmd));
+                    continue;
+                }
+                match apply(&tx, cmd, &mut delta) {
+                    Ok(next) => finished.push(next),
+                    Err((error, next)) => {
+                        failure = Some(Arc::new(error));
+                        finished.push(next);
+                    }
+                }
+            }
+            // What this commit of events runs with, as SQLite has it, not as we meant it.
+            if failure.is_none() && recording {
+                match tx.pragma_query_value(None, "synchronous", |row| row.get(0)) {
+                    Ok(level) => delta.synchronous = Some(level),
+                    Err(error) => failure = Some(Arc::new(error)),
+                }
+            }
+            let outcome = match failure {
+                Some(_) => tx.rollback(),
+                None => tx.commit(),
+            };
+            if let Err(error) = outcome
+                && failure.is_none()
+            {
+                failure = Some(Arc::new(error));
+            }
+        }
+        Err(error) => {
+            failure = Some(error);
+            for cmd in batch {
+                match cmd {
+                    Cmd::Close { reply } => *close_reply = Some(reply),
+                    other => finished.push(abandon(other)),
+                }
+            }
+        }
+    }
+    if let Some(error) = &failure {
+        tracing::error!(target: "auditkit::ship", error = %error, "spool transaction failed; its commands report the error");
+    }
+    // Counts first, answers second: a caller that sees its answer sees the counts too.
+    if failure.is_none() {
+        shared.committed(delta);
+    }
+    for next in finished {
+        next(failure.as_ref());
     }
 }
 
@@ -606,20 +451,23 @@ fn apply(
             delta.acked += tx
                 .prepare_cached("DELETE FROM events WHERE seq = ?1")?
                 .execute(params![seq])? as u64;
+            delta.ended += 1;
             Ok(Ok(()))
         }),
         Cmd::Retry {
             seq,
             next_attempt_ms,
             error,
+            now_ms,
             reply,
         } => attempt!(reply, {
             tx.prepare_cached(
-                "UPDATE events SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 \
-                 WHERE seq = ?1",
+                "UPDATE events SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3, \
+                 first_failed_at = COALESCE(first_failed_at, ?4) WHERE seq = ?1",
             )?
-            .execute(params![seq, next_attempt_ms, error])?;
+            .execute(params![seq, next_attempt_ms, error, now_ms])?;
             delta.retried += 1;
+            delta.ended += 1;
             Ok(Ok(()))
         }),
         Cmd::DeadLetter {
@@ -640,6 +488,7 @@ fn apply(
             delta.dead_lettered += tx
                 .prepare_cached("DELETE FROM events WHERE seq = ?1")?
                 .execute(params![seq])? as u64;
+            delta.ended += 1;
             Ok(Ok(()))
         }),
         Cmd::Fetch {
@@ -648,7 +497,7 @@ fn apply(
             reply,
         } => attempt!(reply, {
             let mut select = tx.prepare_cached(
-                "SELECT seq, event_id, body, attempts FROM events NOT INDEXED \
+                "SELECT seq, event_id, body, attempts, first_failed_at FROM events NOT INDEXED \
                  WHERE next_attempt_at <= ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows: Vec<Row> = select
@@ -660,6 +509,7 @@ fn apply(
                             event_id: row.get(1)?,
                             body: row.get(2)?,
                             attempts: row.get(3)?,
+                            first_failed_ms: row.get(4)?,
                         })
                     },
                 )?
@@ -726,7 +576,8 @@ fn apply(
         Cmd::Settings { reply } => attempt!(reply, {
             Ok(Ok(SpoolSettings {
                 journal_mode: tx.pragma_query_value(None, "journal_mode", |row| row.get(0))?,
-                synchronous: tx.pragma_query_value(None, "synchronous", |row| row.get(0))?,
+                // Filled in from the last commit that recorded events.
+                synchronous: None,
                 locking_mode: tx.pragma_query_value(None, "locking_mode", |row| row.get(0))?,
                 application_id: tx.pragma_query_value(None, "application_id", |row| row.get(0))?,
                 user_version: tx.pragma_query_value(None, "user_version", |row| row.get(0))?,
@@ -735,5 +586,41 @@ fn apply(
         Cmd::Close { reply } => Ok(Box::new(move |_| {
             let _ = reply.send(());
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Cmd {
+        Cmd::Settings {
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn append() -> Cmd {
+        Cmd::Append {
+            events: Vec::new(),
+            checkpoint: None,
+            now_ms: 0,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn ack() -> Cmd {
+        Cmd::Ack {
+            seq: 1,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn what_a_batch_writes_chooses_its_level_and_reading_settings_changes_none() {
+        let full = Durability::Full;
+        assert_eq!(level_for(&[settings()], full), None);
+        assert_eq!(level_for(&[ack(), settings()], full), Some(false));
+        assert_eq!(level_for(&[ack(), append(), settings()], full), Some(true));
+        assert_eq!(level_for(&[append()], Durability::Normal), None);
     }
 }

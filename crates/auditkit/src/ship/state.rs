@@ -16,6 +16,10 @@ pub(crate) struct Delta {
     pub(crate) dead_lettered: u64,
     pub(crate) requeued: u64,
     pub(crate) retried: u64,
+    /// Deliveries whose outcome (ack, retry, dead letter) this commit recorded.
+    pub(crate) ended: u64,
+    /// `PRAGMA synchronous` read inside this transaction, when it recorded events.
+    pub(crate) synchronous: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -26,6 +30,12 @@ pub(crate) struct Shared {
     pub(crate) delivered: AtomicU64,
     pub(crate) retried: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
+    /// Finished deliveries whose outcome the spool could not record yet (held in memory).
+    pub(crate) unrecorded: AtomicU64,
+    /// Failed attempts to record an outcome.
+    pub(crate) record_failures: AtomicU64,
+    /// `PRAGMA synchronous` of the last commit that recorded events; -1 before the first.
+    pub(crate) recorded_synchronous: AtomicI64,
     pub(crate) admission: Admission,
     /// The dispatcher's doorbell: new events, a finished worker, resume, stop.
     pub(crate) wake: Notify,
@@ -42,6 +52,9 @@ impl Shared {
             delivered: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
+            unrecorded: AtomicU64::new(0),
+            record_failures: AtomicU64::new(0),
+            recorded_synchronous: AtomicI64::new(-1),
             admission: Admission::new(capacity),
             wake: Notify::new(),
             progress: Notify::new(),
@@ -72,11 +85,11 @@ impl Shared {
             .fetch_add(delta.dead_lettered, Ordering::SeqCst);
         self.delivered.fetch_add(delta.acked, Ordering::SeqCst);
         self.retried.fetch_add(delta.retried, Ordering::SeqCst);
-        // Each of these ended a delivery.
-        self.in_flight.fetch_sub(
-            signed(delta.acked + delta.dead_lettered + delta.retried),
-            Ordering::SeqCst,
-        );
+        self.in_flight
+            .fetch_sub(signed(delta.ended), Ordering::SeqCst);
+        if let Some(level) = delta.synchronous {
+            self.recorded_synchronous.store(level, Ordering::SeqCst);
+        }
         self.admission.admit_over(delta.requeued);
         self.admission.release(removed);
         if added > 0 {
@@ -89,6 +102,11 @@ impl Shared {
 
     pub(crate) fn spooled(&self) -> u64 {
         u64::try_from(self.spooled.load(Ordering::SeqCst)).unwrap_or(0)
+    }
+
+    pub(crate) fn recorded_synchronous(&self) -> Option<i64> {
+        let level = self.recorded_synchronous.load(Ordering::SeqCst);
+        (level >= 0).then_some(level)
     }
 }
 
