@@ -30,3 +30,15 @@ impl progenitor_client::ClientHooks<auditkit_runtime::Pipeline> for Client {
             .await
     }
 }
+
+/// Adobe's error body as the runtime reads it: an `ErrorResponse`'s `reason` and `message`,
+/// or the plain string the service sends for 400 and 401.
+#[cfg(feature = "client")]
+impl auditkit_runtime::ErrorBody for types::ErrorBody {
+    fn code_and_message(&self) -> (Option<String>, Option<String>) {
+        match self {
+            types::ErrorBody::ErrorResponse(body) => (body.reason.clone(), body.message.clone()),
+            types::ErrorBody::String(text) => (None, Some(text.clone())),
+        }
+    }
+}

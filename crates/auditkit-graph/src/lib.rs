@@ -39,3 +39,14 @@ impl progenitor_client::ClientHooks<auditkit_runtime::Pipeline> for Client {
             .await
     }
 }
+
+/// Graph's error body as the runtime reads it: `error.code` and `error.message`.
+#[cfg(feature = "client")]
+impl auditkit_runtime::ErrorBody for types::ODataError {
+    fn code_and_message(&self) -> (Option<String>, Option<String>) {
+        (
+            Some(self.error.code.clone()),
+            Some(self.error.message.clone()),
+        )
+    }
+}

@@ -284,7 +284,7 @@ impl Error {
     /// check [`Error::may_have_reached_server`] too: neither audit API deduplicates.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Service(service) => matches!(service.status, 408 | 429 | 500 | 502 | 503 | 504),
+            Error::Service(service) => crate::retry::transient_status(service.status),
             Error::Auth(auth) => auth.is_transient(),
             Error::Transport { .. } | Error::Timeout { .. } => true,
             _ => false,

@@ -5,23 +5,32 @@
 //! credential: which headers a call gets (bearer token, API key, `client-request-id`) is
 //! configuration of the pipeline, and authentication comes from a [`Credential`].
 //!
-//! `exec` can only return `reqwest::Result`, so the pipeline writes what happened to a
-//! per-call [`CallRecord`]; the facade reads it to build its typed [`Error`].
+//! | module | what it owns |
+//! |---|---|
+//! | [`pipeline`] | the stages every request passes, in order (one doc comment) |
+//! | [`transport`] | the one place the HTTP client is built: TLS, connect timeout, no redirects, user agent |
+//! | `deadline` | one deadline per operation: pacing, credentials, attempts and backoffs |
+//! | `retry` | the policy, the one transient classification, the budget, pacing, `Retry-After` |
+//! | [`call`] | a call's record and the one place its typed [`Error`] is made |
+//! | `error` | the error types |
+//! | [`security`] | where credentials may travel, redaction, path segments, printable text |
+//! | `body` | what every answer body passes: the size cap, a leading BOM dropped |
 
 mod body;
+pub mod call;
 mod clock;
 mod credential;
+mod deadline;
 mod error;
-mod pipeline;
+pub mod pipeline;
 mod retry;
-mod retry_after;
 pub mod security;
 pub mod transport;
 
+pub use call::{Call, ErrorBody};
 pub use clock::{Clock, ManualClock, Sleeper, SystemClock, TokioSleeper};
 pub use credential::{AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders};
 pub use error::{CallDetails, Error, ListingStop, ServiceError};
-pub use pipeline::{CallRecord, CallReport, DEFAULT_MAX_RESPONSE_BYTES, Pipeline, PipelineBuilder};
-pub use retry::{RateLimit, RetryBudget, RetryPolicy, Timeouts};
-pub use retry_after::retry_after;
+pub use pipeline::{DEFAULT_MAX_RESPONSE_BYTES, Pipeline, PipelineBuilder};
+pub use retry::{RateLimit, RetryBudget, RetryPolicy, Timeouts, retry_after};
 pub use transport::{http_client, http_client_builder};

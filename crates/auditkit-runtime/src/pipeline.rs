@@ -1,26 +1,50 @@
+//! The request path of every API call.
+//!
+//! Every request a generated client sends passes these stages, in this order:
+//!
+//! 1. **The call's headers**: progenitor's `api-version` removed, `User-Agent`, and a fresh
+//!    `client-request-id` GUID (when configured) kept across the call's attempts.
+//! 2. **A span** `auditkit.call`: operation, method, path (never the query, which carries
+//!    filter values), the ids, and at the end status, attempts and duration.
+//! 3. **One deadline** for the whole operation ([`Timeouts::operation`]); then, attempt after
+//!    attempt:
+//!    1. **pacing**: a slot of the client-side [`RateLimit`], refused at once when it would
+//!       only come after the deadline;
+//!    2. **credentials**: the [`Credential`]'s headers, only for requests to the configured
+//!       API's origin, fetched within the deadline;
+//!    3. **send**, with the smaller of [`Timeouts::attempt`] and the time left;
+//!    4. **believe the answer** only if it came from the URL requested (a client that follows
+//!       redirects gets the redirected answer refused, see [`crate::transport`]);
+//!    5. **guard the body**: the size cap and the removal of a leading BOM ([`crate::body`]);
+//!    6. **401**: the token is dropped and the request replayed once with a fresh one,
+//!       outside the attempt count;
+//!    7. **retry or stop**: the policy's classification, `Retry-After`, capped exponential
+//!       backoff with jitter, the shared budget and the deadline decide.
+//!
+//! What happened is written to the [`Call`](crate::Call) the request runs in; when the
+//! pipeline refuses to send, the call holds the reason as a typed error (see [`crate::call`]).
+
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{HeaderName, HeaderValue, USER_AGENT};
 use reqwest::{Request, Response, StatusCode, Url};
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use crate::call::{self, Record};
+use crate::deadline::Deadline;
 use crate::retry::{RateLimit, RetryBudget, RetryPolicy, Timeouts};
 use crate::security::{check_transport, origin, same_origin};
-use crate::{
-    CallDetails, Clock, Credential, CredentialHeaders, Error, Sleeper, SystemClock, TokioSleeper,
-};
+use crate::{Clock, Credential, CredentialHeaders, Error, Sleeper, SystemClock, TokioSleeper};
 
-/// The request path of one client: authentication headers, ids, tracing, and (with the
-/// reliability work) retries and timeouts. Cheap to clone; clones share configuration.
+/// The request path of one client. Cheap to clone; clones share configuration, the retry
+/// budget and the rate limit.
 #[derive(Clone, Default)]
 pub struct Pipeline {
     config: Arc<Config>,
     retry: Option<Arc<RetryOverride>>,
     timeouts: Option<Timeouts>,
-    call: Option<Arc<CallRecord>>,
 }
 
 /// A retry policy given for some calls ([`Pipeline::with_retry`]), with the jitter it asks
@@ -45,7 +69,12 @@ struct Config {
     sleeper: Arc<dyn Sleeper>,
     jitter: Mutex<fastrand::Rng>,
     max_response_bytes: usize,
+    local_answers: Option<LocalAnswers>,
 }
+
+/// Answers produced in the process instead of sent over the network (see
+/// [`PipelineBuilder::local_answers`]).
+pub type LocalAnswers = Arc<dyn Fn(&Request) -> http::Response<bytes::Bytes> + Send + Sync>;
 
 /// Answers are JSON pages of at most a few megabytes; past this the body is cut off.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -67,6 +96,7 @@ impl Default for Config {
             sleeper: Arc::new(TokioSleeper),
             jitter: Mutex::new(fastrand::Rng::new()),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            local_answers: None,
         }
     }
 }
@@ -175,6 +205,15 @@ impl PipelineBuilder {
         self
     }
 
+    /// Answers every request with `answer` instead of sending it: for the fuzz target and
+    /// property tests, which push arbitrary answers through the real decoding of every
+    /// operation without a network. Every other stage runs as usual.
+    #[doc(hidden)]
+    pub fn local_answers(mut self, answer: LocalAnswers) -> Self {
+        self.config.local_answers = Some(answer);
+        self
+    }
+
     pub fn build(self) -> Result<Pipeline, Error> {
         if let Some(api) = &self.config.api_base {
             check_transport(api, self.config.allow_insecure_http).map_err(Error::Refused)?;
@@ -183,77 +222,7 @@ impl PipelineBuilder {
             config: Arc::new(self.config),
             retry: None,
             timeouts: None,
-            call: None,
         })
-    }
-}
-
-/// What happened during one call, written by the pipeline and read by the facade to build its
-/// typed error (progenitor's error path drops status and headers).
-#[derive(Debug, Default)]
-pub struct CallRecord {
-    state: Mutex<CallReport>,
-    refusal: Mutex<Option<Error>>,
-}
-
-/// A snapshot of a [`CallRecord`].
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct CallReport {
-    pub operation: &'static str,
-    pub status: Option<StatusCode>,
-    /// Headers of the last response when it was not a success (2xx).
-    pub headers: HeaderMap,
-    pub request_id: Option<String>,
-    pub client_request_id: Option<String>,
-    pub attempts: u32,
-    /// The waits between attempts, in order.
-    pub waits: Vec<std::time::Duration>,
-    /// Why the call stopped retrying while the last answer was still retryable.
-    pub gave_up: Option<&'static str>,
-}
-
-impl CallRecord {
-    pub fn report(&self) -> CallReport {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn details(&self) -> CallDetails {
-        let report = self.report();
-        CallDetails {
-            operation: report.operation,
-            request_id: report.request_id,
-            client_request_id: report.client_request_id,
-            attempts: report.attempts,
-        }
-    }
-
-    /// The error for a transport failure met while sending or reading this call's answer.
-    pub fn transport_error(&self, source: reqwest::Error) -> Error {
-        let report = self.report();
-        let status = report.status.map(|status| status.as_u16());
-        Error::from_transport(source, self.details(), status)
-    }
-
-    /// Why the pipeline refused to send or to answer a 401, if it did. The generated client
-    /// then reports only a stand-in transport error; this is the real reason.
-    pub fn take_refusal(&self) -> Option<Error> {
-        self.refusal
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-    }
-
-    fn update(&self, f: impl FnOnce(&mut CallReport)) {
-        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
-    }
-
-    fn inspect(&self, f: impl FnOnce(&CallReport)) {
-        f(&self.state.lock().unwrap_or_else(|p| p.into_inner()));
-    }
-
-    fn refuse(&self, error: Error) {
-        *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     }
 }
 
@@ -266,18 +235,6 @@ impl Pipeline {
 
     pub fn builder() -> PipelineBuilder {
         PipelineBuilder::default()
-    }
-
-    /// A copy whose requests are written to a fresh [`CallRecord`], returned alongside.
-    pub fn for_call(&self) -> (Self, Arc<CallRecord>) {
-        let record = Arc::new(CallRecord::default());
-        (
-            Self {
-                call: Some(record.clone()),
-                ..self.clone()
-            },
-            record,
-        )
     }
 
     /// A copy with another retry policy (the budget stays shared). A policy with a
@@ -324,16 +281,18 @@ impl Pipeline {
         self.config.rate_limit.as_ref()
     }
 
-    /// Sends one request of `operation` (the generated method's name).
+    /// Sends one request of `operation` (the generated method's name) through every stage.
+    /// Run it inside [`Call::run`](crate::Call::run) to learn what happened; a refusal then
+    /// comes back from the call as a typed error.
     pub async fn execute(
         &self,
         client: &reqwest::Client,
         mut request: Request,
         operation: &'static str,
     ) -> reqwest::Result<Response> {
+        let record = call::current();
+        let record = record.as_deref();
         let headers = request.headers_mut();
-        // progenitor stamps `api-version: <info.version>` on every request and has no switch
-        // for it; neither service defines such a header.
         headers.remove("api-version");
         headers.insert(
             USER_AGENT,
@@ -353,10 +312,6 @@ impl Pipeline {
             }
             id.to_owned()
         });
-        self.update(|report| {
-            report.operation = operation;
-            report.client_request_id = client_request_id.clone();
-        });
 
         let span = tracing::info_span!(
             "auditkit.call",
@@ -369,21 +324,36 @@ impl Pipeline {
             attempts = Empty,
             duration_ms = Empty,
         );
-        let started = Instant::now();
+        if let Some(record) = record {
+            record.started(operation, client_request_id);
+        }
+        let started = std::time::Instant::now();
         let outcome = self
-            .authenticate_and_send(client, request)
+            .attempts(client, request, record)
             .instrument(span.clone())
             .await;
         span.record("duration_ms", started.elapsed().as_millis() as u64);
-        self.inspect(|report| {
-            span.record("attempts", report.attempts);
-            if let Some(status) = report.status {
-                span.record("status", status.as_u16());
+        if let Some(record) = record {
+            span.record("attempts", record.attempts());
+            if let Some(status) = record.status() {
+                span.record("status", status);
             }
-            if let Some(id) = &report.request_id {
+            if let Some(id) = record.request_id() {
                 span.record("request_id", id.as_str());
             }
-        });
+        }
+        let outcome = match outcome {
+            Ok(response) => Ok(response),
+            Err(Stop::Failed(error)) => Err(error),
+            Err(Stop::Refused(error)) => {
+                tracing::debug!(parent: &span, error = %error, "refused");
+                let answer = call::refusal_answer(&error);
+                if let Some(record) = record {
+                    record.refuse(error);
+                }
+                return Ok(answer);
+            }
+        };
         span.in_scope(|| match &outcome {
             Ok(response) => tracing::debug!(status = response.status().as_u16(), "answered"),
             Err(error) => {
@@ -394,22 +364,32 @@ impl Pipeline {
     }
 
     /// Attempts until an answer is final, the policy or the budget says stop, or the
-    /// operation's time is up. A 401 gets one fresh token and one replay, outside the count.
-    async fn authenticate_and_send(
+    /// operation's time is up (stage 3 of the module documentation).
+    async fn attempts(
         &self,
         client: &reqwest::Client,
         request: Request,
-    ) -> reqwest::Result<Response> {
+        record: Option<&Record>,
+    ) -> Result<Response, Stop> {
         let policy = self.retry_policy().clone();
         let timeouts = self.timeout_settings();
-        let clock = &self.config.clock;
-        let deadline = clock.now() + timeouts.operation;
+        let deadline = Deadline::after(&self.config.clock, timeouts.operation);
         let method = request.method().clone();
         let credential = match (&self.config.credential, &self.config.api_base) {
             (Some(credential), Some(api)) if same_origin(request.url(), api) => {
                 Some(credential.clone())
             }
             _ => None,
+        };
+        let out_of_time = |attempt: u32, why: &'static str| {
+            tracing::debug!(reason = why, "operation timed out");
+            Stop::Refused(Error::Timeout {
+                source: None,
+                details: Box::new(record.map(Record::details).unwrap_or_default()),
+                // Attempts before this one may have reached the server.
+                may_have_reached_server: attempt > 1,
+                status: None,
+            })
         };
 
         let mut pending = request;
@@ -425,10 +405,8 @@ impl Pipeline {
                 .as_ref()
                 .filter(|limit| limit.applies_to(&method))
             {
-                let left = deadline.saturating_duration_since(clock.now());
-                let Some(wait) = limit.reserve_within(clock.now(), left) else {
-                    return Err(self.out_of_time(
-                        client,
+                let Some(wait) = limit.reserve_within(deadline.now(), deadline.remaining()) else {
+                    return Err(out_of_time(
                         attempt,
                         "the client-side rate limit would wait past the operation timeout",
                     ));
@@ -446,39 +424,31 @@ impl Pipeline {
                     .headers_mut()
                     .insert("retry-attempt", HeaderValue::from(attempt - 1));
             }
-
-            // The token fetch is part of the operation: a hung token endpoint cannot outlast
-            // the caller's deadline.
             let used = match &credential {
-                Some(credential) => {
-                    let left = deadline.saturating_duration_since(clock.now());
-                    match tokio::time::timeout(left, credential.headers()).await {
-                        Ok(Ok(headers)) => {
-                            apply(&mut pending, &headers);
-                            Some(headers)
-                        }
-                        Ok(Err(error)) => return Err(self.refuse(client, Error::from(error))),
-                        Err(_) => {
-                            return Err(self.out_of_time(
-                                client,
-                                attempt,
-                                "credentials were not obtained within the operation timeout",
-                            ));
-                        }
+                Some(credential) => match deadline.bound(credential.headers()).await {
+                    Some(Ok(headers)) => {
+                        apply(&mut pending, &headers);
+                        Some(headers)
                     }
-                }
+                    Some(Err(error)) => return Err(Stop::Refused(Error::from(error))),
+                    None => {
+                        return Err(out_of_time(
+                            attempt,
+                            "credentials were not obtained within the operation timeout",
+                        ));
+                    }
+                },
                 None => None,
             };
-            let remaining = deadline.saturating_duration_since(clock.now());
+            let remaining = deadline.remaining();
             if remaining.is_zero() {
-                return Err(self.out_of_time(
-                    client,
+                return Err(out_of_time(
                     attempt,
                     "the operation timeout passed before the request could be sent",
                 ));
             }
             *pending.timeout_mut() = Some(timeouts.attempt.min(remaining));
-            let outcome = self.send(client, pending).await;
+            let outcome = self.send(client, pending, record).await?;
 
             if let (Ok(response), Some(credential), Some(used)) = (&outcome, &credential, &used)
                 && response.status() == StatusCode::UNAUTHORIZED
@@ -514,119 +484,79 @@ impl Pipeline {
                 {
                     self.config.budget.refill();
                 }
-                return outcome;
+                return outcome.map_err(Stop::Failed);
             }
-            let give_up = |why: &'static str| {
-                tracing::debug!(reason = why, "not retrying");
-                self.update(|report| report.gave_up = Some(why));
-            };
             let Some(replay) = next else {
-                give_up("the request body cannot be replayed");
-                return outcome;
+                return give_up(outcome, "the request body cannot be replayed");
             };
             if attempt >= policy.attempts() {
-                give_up("attempts exhausted");
-                return outcome;
+                return give_up(outcome, "attempts exhausted");
             }
             if hint.is_some_and(|hint| hint > policy.retry_after_cap()) {
-                give_up("retry-after is longer than the policy waits");
-                return outcome;
+                return give_up(outcome, "retry-after is longer than the policy waits");
             }
             let throttled = outcome
                 .as_ref()
                 .is_ok_and(|r| matches!(r.status().as_u16(), 429 | 503));
             let backoff = policy.backoff(attempt + 1, throttled, self.jitter());
             let wait = hint.map_or(backoff, |hint| hint.max(backoff));
-            if clock.now() + wait >= deadline {
-                give_up("the operation timeout leaves no time for another attempt");
-                return outcome;
+            if !deadline.allows(wait) {
+                return give_up(
+                    outcome,
+                    "the operation timeout leaves no time for another attempt",
+                );
             }
             if !self.config.budget.try_spend(after_timeout) {
-                give_up("the client's retry budget is spent");
-                return outcome;
+                return give_up(outcome, "the client's retry budget is spent");
             }
             tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, "retrying");
-            self.update(|report| report.waits.push(wait));
+            if let Some(record) = record {
+                record.waited(wait);
+            }
             self.config.sleeper.sleep(wait).await;
             pending = replay;
         }
     }
 
-    async fn send(&self, client: &reqwest::Client, request: Request) -> reqwest::Result<Response> {
-        self.update(|report| {
-            report.attempts += 1;
-            // The status of an earlier attempt says nothing about this one.
-            report.status = None;
-        });
-        let requested = request.url().clone();
-        let response = client.execute(request).await?;
-        if let Some(why) = crate::transport::followed_redirect(&requested, &response) {
-            return Err(self.refuse(
-                client,
-                Error::Redirected {
-                    message: why,
-                    details: Box::new(self.details()),
-                },
-            ));
-        }
-        let request_id = self
-            .config
-            .request_id_headers
-            .iter()
-            .find_map(|name| response.headers().get(name))
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        self.update(|report| {
-            report.status = Some(response.status());
-            // Only error reports read them; copying a success's headers would tax every call.
-            report.headers = if response.status().is_success() {
-                HeaderMap::new()
-            } else {
-                response.headers().clone()
-            };
-            report.request_id = request_id;
-        });
-        Ok(self.guard_body(response))
-    }
-
-    /// The error for an operation whose time ran out outside an attempt (waiting for the
-    /// rate limit or for credentials); attempts before this one may have reached the server.
-    fn out_of_time(
+    /// One attempt on the wire (stages 3.3 to 3.5): `Err` only when the answer is refused.
+    async fn send(
         &self,
         client: &reqwest::Client,
-        attempt: u32,
-        why: &'static str,
-    ) -> reqwest::Error {
-        tracing::debug!(reason = why, "operation timed out");
-        let error = Error::Timeout {
-            source: None,
-            details: Box::new(self.details()),
-            may_have_reached_server: attempt > 1,
-            status: None,
-        };
-        self.refuse(client, error)
-    }
-
-    fn details(&self) -> CallDetails {
-        self.call
-            .as_ref()
-            .map(|record| record.details())
-            .unwrap_or_default()
-    }
-
-    /// Records why nothing was sent and returns the stand-in error the generated client
-    /// requires: a request that fails to build, so no byte leaves the process.
-    fn refuse(&self, client: &reqwest::Client, error: Error) -> reqwest::Error {
-        tracing::debug!(error = %error, "refused before sending");
-        if let Some(record) = &self.call {
-            record.refuse(error);
+        request: Request,
+        record: Option<&Record>,
+    ) -> Result<reqwest::Result<Response>, Stop> {
+        if let Some(record) = record {
+            record.attempt();
         }
-        // A constant unparseable URL: building it fails every time, without I/O.
-        #[allow(clippy::expect_used)]
-        client
-            .get("http://[refused")
-            .build()
-            .expect_err("an unparseable URL never builds")
+        if let Some(answer) = &self.config.local_answers {
+            let response = Response::from(answer(&request));
+            if let Some(record) = record {
+                record.answered(&response, None);
+            }
+            return Ok(Ok(self.guard_body(response)));
+        }
+        let requested = request.url().clone();
+        let response = match client.execute(request).await {
+            Ok(response) => response,
+            Err(error) => return Ok(Err(error)),
+        };
+        if let Some(why) = crate::transport::followed_redirect(&requested, &response) {
+            return Err(Stop::Refused(Error::Redirected {
+                message: why,
+                details: Box::new(record.map(Record::details).unwrap_or_default()),
+            }));
+        }
+        if let Some(record) = record {
+            let request_id = self
+                .config
+                .request_id_headers
+                .iter()
+                .find_map(|name| response.headers().get(name))
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            record.answered(&response, request_id);
+        }
+        Ok(Ok(self.guard_body(response)))
     }
 
     /// Puts the answer's body behind the size cap and the BOM removal ([`crate::body`]).
@@ -638,18 +568,20 @@ impl Pipeline {
             reqwest::Body::wrap(guarded),
         ))
     }
+}
 
-    fn update(&self, f: impl FnOnce(&mut CallReport)) {
-        if let Some(record) = &self.call {
-            record.update(f);
-        }
-    }
+/// The last attempt's outcome, handed back although it was retryable.
+fn give_up(outcome: reqwest::Result<Response>, why: &'static str) -> Result<Response, Stop> {
+    tracing::debug!(reason = why, "not retrying");
+    outcome.map_err(Stop::Failed)
+}
 
-    fn inspect(&self, f: impl FnOnce(&CallReport)) {
-        if let Some(record) = &self.call {
-            record.inspect(f);
-        }
-    }
+/// Why the attempts stopped without an answer to hand back.
+enum Stop {
+    /// Nothing (more) was sent, by policy: the reason is the call's error.
+    Refused(Error),
+    /// The last attempt failed on the wire.
+    Failed(reqwest::Error),
 }
 
 fn apply(request: &mut Request, headers: &CredentialHeaders) {

@@ -4,12 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use auditkit_runtime::security::redact;
-use auditkit_runtime::{CallRecord, Error, Pipeline};
+use auditkit_runtime::{Call, Error, Pipeline};
 use reqwest::Url;
 use reqwest::header::HeaderName;
 
 use crate::auth::ims::ImsCredential;
-use crate::call;
 use crate::options::{Common, common_setters};
 
 pub use auditkit_adobe::Timestamp;
@@ -22,6 +21,8 @@ pub struct AdobeClient {
     base_url: Url,
     http: reqwest::Client,
     pipeline: Pipeline,
+    /// The generated client, built once and shared by every call.
+    api: auditkit_adobe::Client,
 }
 
 impl fmt::Debug for AdobeClient {
@@ -85,60 +86,44 @@ impl AdobeClientBuilder {
                 HeaderName::from_static("x-request-id"),
             ])
             .build()?;
-        Ok(AdobeClient {
-            base_url,
-            http,
-            pipeline,
-        })
+        Ok(AdobeClient::from_parts(base_url, http, pipeline))
     }
 }
 
 impl AdobeClient {
+    pub(crate) fn from_parts(base_url: Url, http: reqwest::Client, pipeline: Pipeline) -> Self {
+        let base = base_url.as_str().trim_end_matches('/');
+        let api = auditkit_adobe::Client::new_with_client(base, http.clone(), pipeline.clone());
+        Self {
+            base_url,
+            http,
+            pipeline,
+            api,
+        }
+    }
+
     /// This client with another retry policy, for the calls made through the copy (the retry
     /// budget stays shared).
     pub fn with_retry(&self, policy: auditkit_runtime::RetryPolicy) -> Self {
-        Self {
-            pipeline: self.pipeline.with_retry(policy),
-            ..self.clone()
-        }
+        let pipeline = self.pipeline.with_retry(policy);
+        Self::from_parts(self.base_url.clone(), self.http.clone(), pipeline)
     }
 
     /// This client with other timeouts, for the calls made through the copy.
     pub fn with_timeouts(&self, timeouts: auditkit_runtime::Timeouts) -> Self {
-        Self {
-            pipeline: self.pipeline.with_timeouts(timeouts),
-            ..self.clone()
-        }
+        let pipeline = self.pipeline.with_timeouts(timeouts);
+        Self::from_parts(self.base_url.clone(), self.http.clone(), pipeline)
     }
 
     pub fn builder() -> AdobeClientBuilder {
         AdobeClientBuilder::default()
     }
 
-    fn call(&self) -> (auditkit_adobe::Client, Arc<CallRecord>) {
-        let (pipeline, record) = self.pipeline.for_call();
-        let base = self.base_url.as_str().trim_end_matches('/');
-        (
-            auditkit_adobe::Client::new_with_client(base, self.http.clone(), pipeline),
-            record,
-        )
-    }
-
     /// `POST /audits`. Returns what the service answered with its 201 (an id, as a JSON string
     /// or, from some gateways, as bare text).
     pub async fn post_audit(&self, event: &AdobeAuditEvent) -> Result<String, Error> {
-        let (api, record) = self.call();
-        let result = api.create_audit_event().body(event.clone()).send().await;
-        match result {
-            Err(progenitor_client::Error::InvalidResponsePayload(raw, _))
-                if record
-                    .report()
-                    .status
-                    .is_some_and(|status| status.is_success()) =>
-            {
-                Ok(String::from_utf8_lossy(&raw).trim().to_owned())
-            }
-            other => Ok(call::finish(other, &record).await?.into_inner()),
-        }
+        let call = Call::new();
+        let request = self.api.create_audit_event().body(event.clone());
+        call.finish_text(call.run(request.send()).await).await
     }
 }

@@ -2,26 +2,30 @@
 //!
 //! Hidden from the documentation and exempt from semver: these functions exist so that
 //! `fuzz/fuzz_targets/decode.rs` and `tests/decode_props.rs` can push arbitrary bytes through
-//! the same decoding the clients do, without a network. Everything here must return (never
-//! panic) whatever the input.
+//! the decoding the clients do, without a network: the API answers go through the real
+//! clients — generated code, pipeline, and the one place errors are made — with the answer
+//! produced in the process instead of received (`PipelineBuilder::local_answers`).
+//! Everything here must return (never panic) whatever the input.
 
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use auditkit_runtime::{CallDetails, CallRecord, Error};
+use auditkit_runtime::{Pipeline, RetryPolicy};
 use bytes::Bytes;
-use progenitor_client::{Error as GeneratedError, ResponseValue};
+use futures::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
 use crate::auth::ims::ExpiresIn;
 use crate::auth::{TokenAnswer, entra, ims};
-use crate::call::{self, ErrorBody};
+use crate::{AdobeClient, GraphClient, ListQuery};
 
-/// Feeds `body`, answered with `status`, to every response decoder of both APIs and to both
-/// token parsers (Entra; IMS in seconds and in milliseconds), and renders every error that
-/// comes out. Results are ignored: the only contract is that this returns.
+/// Feeds `body`, answered with `status`, to every operation of both clients (each decoding
+/// it as the real call does), to both token parsers (Entra; IMS in seconds and in
+/// milliseconds), and renders every error that comes out. Results are ignored: the only
+/// contract is that this returns.
 ///
 /// `status` is clamped to 100..=599, the range `reqwest::StatusCode` accepts.
 pub fn decode_everything(status: u16, body: &[u8]) {
@@ -36,8 +40,11 @@ pub fn decode_everything(status: u16, body: &[u8]) {
         let _ = ims_lifetime(status, &body, headers, ExpiresIn::Milliseconds);
     }
 
-    graph(status, &body);
-    adobe(status, &body);
+    let bench = Bench::get();
+    *bench.answer.lock().unwrap_or_else(|p| p.into_inner()) = (status, body.clone());
+    bench
+        .runtime
+        .block_on(every_operation(&bench.graph, &bench.adobe));
 
     // The models on their own, whatever the status.
     use auditkit_adobe::types as adobe_types;
@@ -49,11 +56,111 @@ pub fn decode_everything(status: u16, body: &[u8]) {
     decode_only::<adobe_types::ErrorBody>(&body);
     decode_only::<adobe_types::AuditEvent>(&body);
     decode_only::<auditkit_adobe::Timestamp>(&body);
-    decode_only::<String>(&body);
     if let Ok(text) = std::str::from_utf8(&body) {
-        let _ = text.trim().parse::<u64>();
         let _ = text.parse::<auditkit_adobe::Timestamp>();
     }
+}
+
+/// Clients whose every request is answered with the current input, built once per process
+/// (a TLS setup per input would drown the fuzzer).
+struct Bench {
+    runtime: tokio::runtime::Runtime,
+    graph: GraphClient,
+    adobe: AdobeClient,
+    answer: Arc<Mutex<(StatusCode, Bytes)>>,
+}
+
+impl Bench {
+    fn get() -> &'static Bench {
+        static BENCH: OnceLock<Bench> = OnceLock::new();
+        BENCH.get_or_init(Bench::new)
+    }
+
+    #[allow(clippy::expect_used)] // set-up of the harness, not input handling
+    fn new() -> Bench {
+        let answer = Arc::new(Mutex::new((StatusCode::OK, Bytes::new())));
+        let respond = {
+            let answer = answer.clone();
+            Arc::new(move |_: &reqwest::Request| {
+                let (status, body) = answer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut response = http::Response::new(body);
+                *response.status_mut() = status;
+                response
+            })
+        };
+        let pipeline = Pipeline::builder()
+            .retry(RetryPolicy::none())
+            .local_answers(respond)
+            .build()
+            .expect("a pipeline without credential or URL always builds");
+        let http = auditkit_runtime::http_client().expect("the http client builds");
+        let base = |path: &str| {
+            url::Url::parse(&format!("http://127.0.0.1:9{path}")).expect("a fixed URL")
+        };
+        Bench {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a current-thread runtime builds"),
+            // Links of a fuzzed page are followed at most twice.
+            graph: GraphClient::from_parts(base("/v1.0"), http.clone(), pipeline.clone(), Some(3)),
+            adobe: AdobeClient::from_parts(base("/"), http, pipeline),
+            answer,
+        }
+    }
+}
+
+/// Every operation of both clients, rendering whatever comes back.
+async fn every_operation(graph: &GraphClient, adobe: &AdobeClient) {
+    let events = graph.audit_events();
+    show(events.list_page(&ListQuery::new()).await);
+    show(events.get("id").await);
+    show(events.create(&Default::default()).await);
+    show(events.update("id", &Default::default()).await);
+    show(events.delete("id").await);
+    show(events.count(None).await);
+    show(
+        events
+            .next_page("http://127.0.0.1:9/v1.0/deviceManagement/auditEvents?$skiptoken=1")
+            .await,
+    );
+    let listed: Vec<_> = events.list(ListQuery::new()).collect().await;
+    show_all(listed);
+    let categories: Vec<_> = events.categories().collect().await;
+    show_all(categories);
+    let types: Vec<_> = events.activity_types("Bob's Apps").collect().await;
+    show_all(types);
+    show(adobe.post_audit(&fuzz_adobe_event()).await);
+}
+
+fn fuzz_adobe_event() -> crate::adobe::AdobeAuditEvent {
+    crate::adobe::AdobeAuditEvent {
+        action: "create".to_owned(),
+        ims_org_id: "org@AdobeOrg".to_owned(),
+        resource: crate::adobe::Resource {
+            resource_id: "r".to_owned(),
+        },
+        service: crate::adobe::Service {
+            service_id: "s".to_owned(),
+        },
+        source: "fuzz".to_owned(),
+        tags: Default::default(),
+        timestamp: auditkit_adobe::Timestamp::from(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH),
+        user_identifier: "u".to_owned(),
+    }
+}
+
+fn show<T: std::fmt::Debug>(result: Result<T, crate::Error>) {
+    match result {
+        Ok(value) => {
+            let _ = format!("{value:?}");
+        }
+        Err(error) => render(&error),
+    }
+}
+
+fn show_all<T: std::fmt::Debug>(results: Vec<Result<T, crate::Error>>) {
+    results.into_iter().for_each(show);
 }
 
 /// The lifetime of the token Entra ID's parser accepts from this answer, `None` when it
@@ -129,161 +236,11 @@ fn ims_lifetime(
     }
 }
 
-/// Every Graph operation's decoding of this answer, as the generated client and the facade
-/// do it.
-fn graph(status: StatusCode, body: &Bytes) {
-    use auditkit_graph::types::{
-        AuditEvent, AuditEventCollectionResponse, ODataError, StringCollectionResponse,
-    };
-    let documented_error = |code: u16| (400..=599).contains(&code);
-
-    // list_page: 200 → a page of events.
-    let list = generated::<AuditEventCollectionResponse, ODataError>;
-    if let Some(page) = list(status, Success::Json(200), documented_error, body) {
-        let page = crate::graph::Page {
-            items: page.value,
-            next_link: page.odata_next_link,
-            count: page.odata_count,
-        };
-        let _ = format!("{page:?}");
-    }
-    // get, update: 200 → an event; create: 201 → an event.
-    let event = generated::<AuditEvent, ODataError>;
-    let _ = event(status, Success::Json(200), documented_error, body);
-    let _ = event(status, Success::Json(201), documented_error, body);
-    // update may answer 204, delete does: no body is read then.
-    let _ = generated::<(), ODataError>(status, Success::Unread(204), documented_error, body);
-    // categories, activity_types: 200 → a page of strings.
-    let strings = generated::<StringCollectionResponse, ODataError>;
-    let _ = strings(status, Success::Json(200), documented_error, body);
-    // count: 200 → a stream the facade reads as text holding a number.
-    let _ = generated::<(), ODataError>(status, Success::Unread(200), documented_error, body);
-    if status == StatusCode::OK {
-        let _ = String::from_utf8_lossy(body).trim().parse::<u64>();
-    }
-    // next_page and the string pages after the first: the facade's own decoding of a link.
-    let _ = follow::<AuditEventCollectionResponse, ODataError>(status, body);
-    let _ = follow::<StringCollectionResponse, ODataError>(status, body);
-}
-
-/// `POST /audits`: 201 with a JSON string (or bare text from some gateways); 400, 401, 500
-/// and 503 with an `ErrorBody`.
-fn adobe(status: StatusCode, body: &Bytes) {
-    use auditkit_adobe::types::ErrorBody as AdobeError;
-    let documented_error = |code: u16| matches!(code, 400 | 401 | 500 | 503);
-    if status.as_u16() == 201 {
-        // `post_audit` takes the bare text when the body is not a JSON string.
-        if serde_json::from_slice::<String>(body).is_err() {
-            let _ = String::from_utf8_lossy(body).trim().to_owned();
-        }
-    } else {
-        let _ = generated::<String, AdobeError>(status, Success::Json(201), documented_error, body);
-    }
-}
-
-/// How a generated `send()` reads the body of its success status.
-#[derive(Clone, Copy)]
-enum Success {
-    /// `ResponseValue::from_response`: JSON into the success type.
-    Json(u16),
-    /// `ResponseValue::empty` (204) or `ResponseValue::stream` ($count): not decoded here.
-    Unread(u16),
-}
-
-/// What a generated `send()` followed by `call::finish` makes of an answer: the success
-/// status decodes into `T`, documented error statuses into `E`, anything else is unexpected.
-fn generated<T: DeserializeOwned, E: ErrorBody + DeserializeOwned>(
-    status: StatusCode,
-    success: Success,
-    documented_error: impl Fn(u16) -> bool,
-    body: &Bytes,
-) -> Option<T> {
-    let code = status.as_u16();
-    let result: Result<ResponseValue<T>, GeneratedError<E>> = match success {
-        Success::Json(expected) if code == expected => match serde_json::from_slice::<T>(body) {
-            Ok(inner) => Ok(ResponseValue::new(inner, status, HeaderMap::new())),
-            Err(err) => return rendered(payload(status, body, err)),
-        },
-        Success::Unread(expected) if code == expected => return None,
-        _ if documented_error(code) => match serde_json::from_slice::<E>(body) {
-            Ok(inner) => Err(GeneratedError::ErrorResponse(ResponseValue::new(
-                inner,
-                status,
-                HeaderMap::new(),
-            ))),
-            Err(err) => return rendered(payload(status, body, err)),
-        },
-        _ => return rendered(unexpected(status, body)),
-    };
-    let record = CallRecord::default();
-    // `finish` awaits nothing when the body was read already, so it completes on first poll;
-    // no executor needed (and none compiled into users' builds).
-    match futures::FutureExt::now_or_never(call::finish(result, &record)) {
-        Some(Ok(value)) => Some(value.into_inner()),
-        Some(Err(error)) => rendered(error),
-        None => unreachable!("call::finish awaited I/O on an already-read body"),
-    }
-}
-
-/// `graph::decode_json`: any success status decodes into `T`, any other into `E`.
-fn follow<T: DeserializeOwned, E: ErrorBody + DeserializeOwned>(
-    status: StatusCode,
-    body: &Bytes,
-) -> Option<T> {
-    if status.is_success() {
-        return match serde_json::from_slice(body) {
-            Ok(value) => Some(value),
-            Err(err) => rendered(payload(status, body, err)),
-        };
-    }
-    match serde_json::from_slice::<E>(body) {
-        Ok(error_body) => {
-            let (code, message) = error_body.code_and_message();
-            rendered(Error::Service(Box::new(
-                auditkit_runtime::ServiceError::new(
-                    status.as_u16(),
-                    body.clone(),
-                    CallDetails::default(),
-                )
-                .with_code_and_message(code, message),
-            )))
-        }
-        Err(err) => rendered(payload(status, body, err)),
-    }
-}
-
-/// `GeneratedError::InvalidResponsePayload` as `call::convert` turns it into an error, with
-/// the status the call record would hold.
-fn payload(status: StatusCode, body: &Bytes, err: serde_json::Error) -> Error {
-    call::decode_failure(
-        status.as_u16(),
-        &HeaderMap::new(),
-        body.clone(),
-        Box::new(err),
-        CallDetails::default(),
-    )
-}
-
-/// `GeneratedError::UnexpectedResponse` as `call::convert` turns it into an error.
-fn unexpected(status: StatusCode, body: &Bytes) -> Error {
-    let message = (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned());
-    Error::Service(Box::new(
-        auditkit_runtime::ServiceError::new(status.as_u16(), body.clone(), CallDetails::default())
-            .with_code_and_message(None, message),
-    ))
-}
-
 fn decode_only<T: DeserializeOwned + serde::Serialize + std::fmt::Debug>(body: &[u8]) {
     if let Ok(value) = serde_json::from_slice::<T>(body) {
         let _ = format!("{value:?}");
         let _ = serde_json::to_vec(&value);
     }
-}
-
-/// Renders an error and yields no value.
-fn rendered<T>(error: Error) -> Option<T> {
-    render(&error);
-    None
 }
 
 /// Formats an error the ways a caller would (`Display`, `Debug`, the source chain): the

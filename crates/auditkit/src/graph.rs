@@ -6,7 +6,7 @@ use std::sync::Arc;
 use auditkit_graph::types::{AuditEventCollectionResponse, ODataError, StringCollectionResponse};
 use auditkit_runtime::security::redact;
 use auditkit_runtime::security::{origin, same_origin};
-use auditkit_runtime::{CallRecord, Error, ListingStop, Pipeline};
+use auditkit_runtime::{Call, Error, ListingStop, Pipeline};
 use reqwest::Url;
 use reqwest::header::HeaderName;
 use std::collections::{BTreeSet, HashSet};
@@ -17,7 +17,6 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
 use crate::auth::entra::{EntraCredential, GraphCloud};
-use crate::call::{self, ErrorBody};
 use crate::options::{Common, common_setters};
 
 pub use auditkit_graph::types::{
@@ -49,6 +48,9 @@ pub struct GraphClient {
     base_url: Url,
     http: reqwest::Client,
     pipeline: Pipeline,
+    /// The generated client, built once: every call shares it (its record travels with the
+    /// call, see `auditkit_runtime::Call`).
+    api: auditkit_graph::Client,
     max_pages: Option<u64>,
 }
 
@@ -144,16 +146,42 @@ impl GraphClientBuilder {
                 HeaderName::from_static("x-ms-request-id"),
             ])
             .build()?;
-        Ok(GraphClient {
+        Ok(GraphClient::from_parts(
             base_url,
             http,
             pipeline,
-            max_pages: self.max_pages,
-        })
+            self.max_pages,
+        ))
     }
 }
 
 impl GraphClient {
+    pub(crate) fn from_parts(
+        base_url: Url,
+        http: reqwest::Client,
+        pipeline: Pipeline,
+        max_pages: Option<u64>,
+    ) -> Self {
+        let api = generated_client(&base_url, &http, &pipeline);
+        Self {
+            base_url,
+            http,
+            pipeline,
+            api,
+            max_pages,
+        }
+    }
+
+    /// This client with another pipeline (and a generated client of its own).
+    fn with_pipeline(&self, pipeline: Pipeline) -> Self {
+        Self::from_parts(
+            self.base_url.clone(),
+            self.http.clone(),
+            pipeline,
+            self.max_pages,
+        )
+    }
+
     async fn next_page_of<T: DeserializeOwned>(&self, link: &str) -> Result<Page<T>, Error> {
         let page: Collection<T> = self.follow(link, "next_page").await?;
         Ok(Page {
@@ -166,18 +194,12 @@ impl GraphClient {
     /// This client with another retry policy, for the calls made through the copy (the retry
     /// budget stays shared).
     pub fn with_retry(&self, policy: auditkit_runtime::RetryPolicy) -> Self {
-        Self {
-            pipeline: self.pipeline.with_retry(policy),
-            ..self.clone()
-        }
+        self.with_pipeline(self.pipeline.with_retry(policy))
     }
 
     /// This client with other timeouts, for the calls made through the copy.
     pub fn with_timeouts(&self, timeouts: auditkit_runtime::Timeouts) -> Self {
-        Self {
-            pipeline: self.pipeline.with_timeouts(timeouts),
-            ..self.clone()
-        }
+        self.with_pipeline(self.pipeline.with_timeouts(timeouts))
     }
 
     /// This client with a page limit for the listings made through the copy (see
@@ -202,16 +224,6 @@ impl GraphClient {
         &self.base_url
     }
 
-    /// A generated client whose requests are written to a fresh call record.
-    fn call(&self) -> (auditkit_graph::Client, Arc<CallRecord>) {
-        let (pipeline, record) = self.pipeline.for_call();
-        let base = self.base_url.as_str().trim_end_matches('/');
-        (
-            auditkit_graph::Client::new_with_client(base, self.http.clone(), pipeline),
-            record,
-        )
-    }
-
     /// GETs an absolute link the service handed out (`@odata.nextLink`). The bearer token
     /// only goes to the configured API: a link to any other origin is refused.
     async fn follow<T: DeserializeOwned>(
@@ -228,71 +240,27 @@ impl GraphClient {
                 origin(&self.base_url)
             )));
         }
-        let (pipeline, record) = self.pipeline.for_call();
         let request = self
             .http
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json")
             .build()
             .map_err(|err| Error::InvalidRequest(err.without_url().to_string()))?;
-        let outcome = pipeline.execute(&self.http, request, operation).await;
-        decode_json::<T, ODataError>(outcome, &record).await
+        let call = Call::new();
+        let outcome = call
+            .run(self.pipeline.execute(&self.http, request, operation))
+            .await;
+        call.finish_json::<T, ODataError>(outcome).await
     }
 }
 
-/// Decodes a raw answer the way the generated client would, for requests it cannot make.
-async fn decode_json<T: DeserializeOwned, E: ErrorBody + DeserializeOwned>(
-    outcome: reqwest::Result<reqwest::Response>,
-    record: &CallRecord,
-) -> Result<T, Error> {
-    let response = match outcome {
-        Ok(response) => response,
-        Err(source) => {
-            return Err(record
-                .take_refusal()
-                .unwrap_or_else(|| record.transport_error(source)));
-        }
-    };
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|source| record.transport_error(source))?;
-    if let Some(refusal) = record.take_refusal() {
-        return Err(refusal);
-    }
-    if status.is_success() {
-        return serde_json::from_slice(&body).map_err(|err| {
-            call::decode_failure(
-                status.as_u16(),
-                &headers,
-                body,
-                Box::new(err),
-                record.details(),
-            )
-        });
-    }
-    match serde_json::from_slice::<E>(&body) {
-        Ok(error_body) => {
-            let (code, message) = error_body.code_and_message();
-            Err(Error::Service(Box::new(
-                auditkit_runtime::ServiceError::new(status.as_u16(), body, record.details())
-                    .with_code_and_message(code, message)
-                    .with_retry_after(auditkit_runtime::retry_after(
-                        &headers,
-                        std::time::SystemTime::now(),
-                    )),
-            )))
-        }
-        Err(err) => Err(call::decode_failure(
-            status.as_u16(),
-            &headers,
-            body,
-            Box::new(err),
-            record.details(),
-        )),
-    }
+fn generated_client(
+    base_url: &Url,
+    http: &reqwest::Client,
+    pipeline: &Pipeline,
+) -> auditkit_graph::Client {
+    let base = base_url.as_str().trim_end_matches('/');
+    auditkit_graph::Client::new_with_client(base, http.clone(), pipeline.clone())
 }
 
 /// One page of a listing and where the next one is.
@@ -379,66 +347,53 @@ fn event_id(id: &str) -> Result<&str, Error> {
 }
 
 impl AuditEvents<'_> {
+    fn api(&self) -> &auditkit_graph::Client {
+        &self.client.api
+    }
+
     /// The event with this id. Refused before sending when the id is not one path segment.
     pub async fn get(&self, id: &str) -> Result<AuditEvent, Error> {
         let id = event_id(id)?;
-        let (api, record) = self.client.call();
-        let result = api
-            .device_management_get_audit_events()
-            .audit_event_id(id)
-            .send()
-            .await;
-        Ok(call::finish(result, &record).await?.into_inner())
+        let call = Call::new();
+        let request = self.api().device_management_get_audit_events();
+        call.finish(call.run(request.audit_event_id(id).send()).await)
+            .await
     }
 
     /// Creates an event; returns it as the service stored it (with its `id`).
     pub async fn create(&self, event: &AuditEvent) -> Result<AuditEvent, Error> {
-        let (api, record) = self.client.call();
-        let result = api
-            .device_management_create_audit_events()
-            .body(event.clone())
-            .send()
-            .await;
-        Ok(call::finish(result, &record).await?.into_inner())
+        let call = Call::new();
+        let request = self.api().device_management_create_audit_events();
+        call.finish(call.run(request.body(event.clone()).send()).await)
+            .await
     }
 
     /// Updates the properties set in `patch`. Returns the updated event, or `None` when the
     /// service answered 204 No Content (it may, although Microsoft documents 200).
     pub async fn update(&self, id: &str, patch: &AuditEvent) -> Result<Option<AuditEvent>, Error> {
         let id = event_id(id)?;
-        let (api, record) = self.client.call();
-        let result = api
+        let call = Call::new();
+        let request = self
+            .api()
             .device_management_update_audit_events()
             .audit_event_id(id)
-            .body(patch.clone())
-            .send()
-            .await;
-        match result {
-            Err(progenitor_client::Error::UnexpectedResponse(response))
-                if response.status() == reqwest::StatusCode::NO_CONTENT
-                    && record.take_refusal().is_none() =>
-            {
-                Ok(None)
-            }
-            other => Ok(Some(call::finish(other, &record).await?.into_inner())),
-        }
+            .body(patch.clone());
+        call.finish_or_no_content(call.run(request.send()).await)
+            .await
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), Error> {
         let id = event_id(id)?;
-        let (api, record) = self.client.call();
-        let result = api
-            .device_management_delete_audit_events()
-            .audit_event_id(id)
-            .send()
-            .await;
-        call::finish(result, &record).await.map(drop)
+        let call = Call::new();
+        let request = self.api().device_management_delete_audit_events();
+        call.finish(call.run(request.audit_event_id(id).send()).await)
+            .await
+            .map(drop)
     }
 
     /// The first page of a listing; follow [`Page::next_link`] with [`AuditEvents::next_page`].
     pub async fn list_page(&self, query: &ListQuery) -> Result<Page<AuditEvent>, Error> {
-        let (api, record) = self.client.call();
-        let mut request = api.device_management_list_audit_events();
+        let mut request = self.api().device_management_list_audit_events();
         if let Some(filter) = &query.filter {
             request = request.filter(filter.clone());
         }
@@ -460,9 +415,8 @@ impl AuditEvents<'_> {
         if query.count {
             request = request.count(true);
         }
-        let page = call::finish(request.send().await, &record)
-            .await?
-            .into_inner();
+        let call = Call::new();
+        let page = call.finish(call.run(request.send()).await).await?;
         Ok(event_page(page))
     }
 
@@ -473,21 +427,18 @@ impl AuditEvents<'_> {
 
     /// `$count` with an optional `$filter`.
     pub async fn count(&self, filter: Option<&str>) -> Result<u64, Error> {
-        let (api, record) = self.client.call();
-        let mut request = api.device_management_audit_events_get_count();
+        let mut request = self.api().device_management_audit_events_get_count();
         if let Some(filter) = filter {
             request = request.filter(filter.to_owned());
         }
-        let stream = call::finish(request.send().await, &record)
-            .await?
-            .into_inner();
-        let body = read_stream(stream, &record).await?;
+        let call = Call::new();
+        let body = call.finish_bytes(call.run(request.send()).await).await?;
         let text = String::from_utf8_lossy(&body);
         text.trim().parse::<u64>().map_err(|err| Error::Decode {
             status: 200,
             body: body.clone(),
             source: Box::new(err),
-            details: Box::new(record.details()),
+            details: Box::new(call.details()),
         })
     }
 
@@ -495,13 +446,12 @@ impl AuditEvents<'_> {
     pub fn categories(&self) -> BoxStream<'static, Result<String, Error>> {
         let client = self.client.clone();
         let first = Box::pin(async move {
-            let (api, record) = client.call();
-            let result = api
-                .device_management_audit_events_get_audit_categories()
-                .send()
-                .await;
+            let call = Call::new();
+            let request = client
+                .api
+                .device_management_audit_events_get_audit_categories();
             Ok(string_page(
-                call::finish(result, &record).await?.into_inner(),
+                call.finish(call.run(request.send()).await).await?,
             ))
         });
         items(walk(self.client.clone(), first)).boxed()
@@ -526,14 +476,13 @@ impl AuditEvents<'_> {
             if let Some(refusal) = refusal {
                 return Err(refusal);
             }
-            let (api, record) = client.call();
-            let result = api
+            let call = Call::new();
+            let request = client
+                .api
                 .device_management_audit_events_get_audit_activity_types()
-                .category(literal)
-                .send()
-                .await;
+                .category(literal);
             Ok(string_page(
-                call::finish(result, &record).await?.into_inner(),
+                call.finish(call.run(request.send()).await).await?,
             ))
         });
         items(walk(self.client.clone(), first)).boxed()
@@ -726,17 +675,4 @@ fn event_page(page: AuditEventCollectionResponse) -> Page<AuditEvent> {
         next_link: page.odata_next_link,
         count: page.odata_count,
     }
-}
-
-async fn read_stream(
-    stream: progenitor_client::ByteStream,
-    record: &CallRecord,
-) -> Result<bytes::Bytes, Error> {
-    use futures::TryStreamExt;
-    let chunks: Vec<bytes::Bytes> = stream
-        .into_inner()
-        .try_collect()
-        .await
-        .map_err(|source| record.transport_error(source))?;
-    Ok(chunks.concat().into())
 }

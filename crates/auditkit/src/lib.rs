@@ -6,7 +6,6 @@
 
 pub mod adobe;
 pub mod auth;
-mod call;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
