@@ -94,17 +94,16 @@ pub(crate) fn graph_client(target: &GraphTarget) -> Result<GraphClient, Failure>
         target.client_secret_file.as_deref(),
         "AZURE_CLIENT_SECRET",
     )?;
-    let mut credential = match (&target.tenant, &target.client_id, secret) {
-        (Some(tenant), Some(client_id), Some(secret)) => {
-            EntraCredential::client_secret(tenant, client_id, secret.expose_secret())
-        }
-        (None, None, None) => EntraCredential::from_env()?,
-        _ => {
-            return Err(Failure::input(
-                "--tenant, --client-id and --client-secret (or --client-secret-file) go together",
-            ));
-        }
+    // Each of tenant, client id and secret comes from its flag or else from Microsoft's
+    // variable, so a secret file goes with AZURE_TENANT_ID and AZURE_CLIENT_ID, say.
+    let flag = |name: &str| match name {
+        "AZURE_TENANT_ID" => target.tenant.clone(),
+        "AZURE_CLIENT_ID" => target.client_id.clone(),
+        "AZURE_CLIENT_SECRET" => secret.as_ref().map(|s| s.expose_secret().to_owned()),
+        _ => None,
     };
+    let mut credential =
+        EntraCredential::from_vars(|name| flag(name).or_else(|| std::env::var(name).ok()))?;
     if let Some(host) = &target.authority_host {
         credential = credential.authority_host(host.clone());
     }
@@ -137,8 +136,12 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             category,
             top,
             all,
+            max_pages,
         } => {
-            let client = graph_client(&target)?;
+            let mut client = graph_client(&target)?;
+            if let Some(pages) = max_pages {
+                client = client.with_max_pages(pages);
+            }
             let mut query = ListQuery::new().order_by("activityDateTime desc");
             if let Some(filter) =
                 filter.or(since_and_category(since.as_deref(), category.as_deref())?)
@@ -180,10 +183,14 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
             let events: Vec<AuditEvent> = read_events(&file).await?;
             let progress = Progress::bar(events.len() as u64, "created");
             let mut printer = Printer::stdout(target.output);
-            for event in events {
-                let created = client.audit_events().create(&event).await?;
+            for (number, event) in events.iter().enumerate() {
+                match client.audit_events().create(event).await {
+                    Ok(created) => printer.event(&created)?,
+                    // Stored, though its answer is unreadable: go on, never send it again.
+                    Err(error) if error.api_accepted() => accepted_unread(number, &error),
+                    Err(error) => return Err(error.into()),
+                }
                 progress.inc();
-                printer.event(&created)?;
             }
             progress.finish();
             printer.finish()
@@ -262,22 +269,15 @@ pub(crate) fn adobe_client(target: AdobeTarget) -> Result<AdobeClient, Failure> 
         client_secret_file.as_deref(),
         "ADOBE_CLIENT_SECRET",
     )?;
-    let mut credential = match (client_id, secret) {
-        (Some(id), Some(secret)) => {
-            let scopes = scopes.unwrap_or_default();
-            ImsCredential::server_to_server(
-                id,
-                secret.expose_secret(),
-                scopes.split(',').map(str::trim).filter(|s| !s.is_empty()),
-            )
-        }
-        (None, None) => ImsCredential::from_env()?,
-        _ => {
-            return Err(Failure::input(
-                "--client-id and --client-secret (or --client-secret-file) go together",
-            ));
-        }
+    // Each setting comes from its flag or else from Adobe's variable.
+    let flag = |name: &str| match name {
+        "ADOBE_CLIENT_ID" => client_id.clone(),
+        "ADOBE_CLIENT_SECRET" => secret.as_ref().map(|s| s.expose_secret().to_owned()),
+        "ADOBE_SCOPES" => scopes.clone(),
+        _ => None,
     };
+    let mut credential =
+        ImsCredential::from_vars(|name| flag(name).or_else(|| std::env::var(name).ok()))?;
     if let Some(org) = org_id {
         credential = credential.org_id(org);
     }
@@ -315,14 +315,28 @@ async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
         }
     };
     let progress = Progress::bar(events.len() as u64, "posted");
-    for event in events {
-        let id = client.post_audit(&event).await?;
+    for (number, event) in events.iter().enumerate() {
+        match client.post_audit(event).await {
+            // The id is whatever the service (or a gateway before it) answered.
+            Ok(id) => println!("{}", crate::terminal::clean(&id)),
+            Err(error) if error.api_accepted() => accepted_unread(number, &error),
+            Err(error) => return Err(error.into()),
+        }
         progress.inc();
-        // The id is whatever the service (or a gateway before it) answered.
-        println!("{}", crate::terminal::clean(&id));
     }
     progress.finish();
     Ok(())
+}
+
+/// The service accepted event `number` (0-based) with a 2xx whose answer could not be read:
+/// it is stored, so it is reported on stderr and not sent again.
+fn accepted_unread(number: usize, error: &auditkit::Error) {
+    eprintln!(
+        "warning: event {} was accepted ({}) but the answer could not be read; it is not sent again: {}",
+        number + 1,
+        error.status().unwrap_or_default(),
+        crate::terminal::clean(&error.to_string())
+    );
 }
 
 async fn read_events<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, Failure> {

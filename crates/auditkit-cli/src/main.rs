@@ -164,6 +164,10 @@ enum GraphCommand {
         /// Follow every page instead of printing the first one.
         #[arg(long)]
         all: bool,
+        /// With --all, stop after this many pages (exit 1, with the link to resume from)
+        /// [default: 100000]
+        #[arg(long, requires = "all", value_parser = clap::value_parser!(u64).range(1..))]
+        max_pages: Option<u64>,
     },
     /// Print one audit event.
     Get {
@@ -218,15 +222,18 @@ delivers what is still spooled and reads on from the first line not yet recorded
 is lost and none is spooled twice. Lines appended to FILE since the last run are shipped by
 the next run. An unreadable line stops reading there (exit 8): fix it and run again.
 
-Events the service refuses for good (a 4xx other than 401/403/407/429, or a 408/5xx answer
-repeated past the retry limit) are kept in the spool's dead-letter table (exit 6); list them
-with --dead-letters. Throttling, outages, network and credential failures never dead-letter
-an event: it stays spooled for the next run. The spool is created owner-only (0600).
+Events the service refuses for good are kept in the spool's dead-letter table (exit 6): a 4xx
+answer other than 401, 403, 407, 408 and 429, or a 408 or 5xx (but 503) answer to the same
+event past the retry limit; list them with --dead-letters. Throttling (429, 503), outages of
+the token endpoint, network failures, refused credentials and redirects never dead-letter an
+event: it stays spooled for the next run. The spool is created owner-only (0600).
 
-Exit codes: 0 everything delivered, 1 the spool could not record deliveries (a full disk, say:
-nothing accepted is sent again; free space and run again), 5 events still spooled when
---timeout passed (run again), 6 events dead-lettered, 8 unreadable FILE or line, 3/7 as for
-the other commands.";
+Exit codes: 0 everything delivered; 1 the spool could not record deliveries (a full disk,
+say): those events stay spooled and the next run sends them again, so the service may store
+them twice; 3 the credentials were refused (the run stops at once, events stay spooled);
+5 events still spooled when --timeout passed, the service throttling or unavailable (run
+again); 6 events dead-lettered; 7 the service could not be reached; 8 unreadable FILE or
+line.";
 
 #[derive(Debug, Args)]
 #[command(after_help = SHIP_AFTER_HELP)]

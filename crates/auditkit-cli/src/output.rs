@@ -108,6 +108,12 @@ impl<W: Write> Printer<W> {
     }
 
     fn emit(&mut self, text: &str) -> Result<(), Failure> {
+        // Table cells are cleaned one by one; JSON keeps every value exact, with what a
+        // terminal would act on written as `\uXXXX` escapes.
+        let text = match self.format {
+            Format::Table => std::borrow::Cow::Borrowed(text),
+            Format::Json | Format::Jsonl => auditkit::printable_json(text),
+        };
         self.out.write_all(text.as_bytes()).map_err(write_failed)?;
         self.written += 1;
         Ok(())

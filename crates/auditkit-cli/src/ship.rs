@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use auditkit::ship::{Destination, ShipError, Shipper, Stats};
+use auditkit::ship::{Destination, PauseCause, ShipError, Shipper, Stats};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 
 use crate::commands::{Progress, adobe_client, graph_client};
-use crate::exit::{BAD_INPUT, Failure, REJECTED, RETRY_LATER, UNEXPECTED};
+use crate::exit::{AUTH, BAD_INPUT, Failure, NETWORK, REJECTED, RETRY_LATER, UNEXPECTED};
 use crate::{AdobeTarget, Format, GraphTarget, ShipArgs, ShipOutput, ShipTo};
 
 pub(crate) async fn run(args: ShipArgs) -> Result<(), Failure> {
@@ -134,10 +134,22 @@ async fn ship<D: Destination>(destination: D, args: &ShipArgs) -> Result<(), Fai
         ));
     }
     if stats.spooled > 0 {
+        // Why they are still there decides what the caller should do about it.
+        let (code, why) = match &stats.last_pause {
+            Some(pause) => {
+                let code = match pause.cause {
+                    PauseCause::Credentials => AUTH,
+                    PauseCause::Unreachable => NETWORK,
+                    _ => RETRY_LATER,
+                };
+                (code, format!("; the last failure: {}", pause.message))
+            }
+            None => (RETRY_LATER, String::new()),
+        };
         return Err(Failure::new(
-            RETRY_LATER,
+            code,
             format!(
-                "{} events are still spooled in {} (not delivered within --timeout {}s); run the same command again to deliver them",
+                "{} events are still spooled in {} (not delivered within --timeout {}s){why}; run the same command again to deliver them",
                 stats.spooled,
                 spool.display(),
                 args.timeout
@@ -332,7 +344,12 @@ async fn deliver<D: Destination>(
             "delivering: {} delivered, {} left, {} dead letters{trouble}",
             stats.delivered, stats.spooled, stats.dead_letters
         ));
-        if stats.spooled == 0 || Instant::now() >= deadline {
+        // Refused credentials stay refused however long we wait: stop now, events spooled.
+        let credentials_refused = stats
+            .last_pause
+            .as_ref()
+            .is_some_and(|pause| pause.cause == PauseCause::Credentials);
+        if stats.spooled == 0 || credentials_refused || Instant::now() >= deadline {
             progress.finish();
             return Ok(stats);
         }
@@ -343,7 +360,7 @@ fn report(format: ShipOutput, file: &Path, spool: &Path, read: &Read, stats: &St
     match format {
         ShipOutput::Json => println!(
             "{}",
-            serde_json::json!({
+            json_line(&serde_json::json!({
                 "file": file,
                 "spool": spool,
                 "first_line": read.first_line,
@@ -354,12 +371,12 @@ fn report(format: ShipOutput, file: &Path, spool: &Path, read: &Read, stats: &St
                 "dead_letters": stats.dead_letters,
                 "unrecorded": stats.unrecorded,
                 "record_failures": stats.record_failures,
-            })
+            }))
         ),
         ShipOutput::Text => {
             println!(
                 "{}: read {} lines from line {}, spooled {} events",
-                file.display(),
+                crate::terminal::clean(&file.display().to_string()),
                 read.lines,
                 read.first_line,
                 read.spooled
@@ -369,7 +386,7 @@ fn report(format: ShipOutput, file: &Path, spool: &Path, read: &Read, stats: &St
                 stats.delivered,
                 stats.spooled,
                 stats.dead_letters,
-                spool.display()
+                crate::terminal::clean(&spool.display().to_string())
             );
             if stats.record_failures > 0 {
                 println!(
@@ -381,12 +398,17 @@ fn report(format: ShipOutput, file: &Path, spool: &Path, read: &Read, stats: &St
     }
 }
 
+/// A JSON value on one line, safe for a terminal and exactly the same value.
+fn json_line(value: &serde_json::Value) -> String {
+    auditkit::printable_json(&value.to_string()).into_owned()
+}
+
 async fn print_dead_letters<D: Destination>(shipper: &Shipper<D>) -> Result<(), Failure> {
     for letter in shipper.dead_letters().await.map_err(spool_failure)? {
         let failed_at: chrono::DateTime<chrono::Utc> = letter.failed_at.into();
         println!(
             "{}",
-            serde_json::json!({
+            json_line(&serde_json::json!({
                 "id": letter.id,
                 "event_id": letter.event_id,
                 "status": letter.status,
@@ -395,7 +417,7 @@ async fn print_dead_letters<D: Destination>(shipper: &Shipper<D>) -> Result<(), 
                 "failed_at": failed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "attempts": letter.attempts,
                 "event": letter.event,
-            })
+            }))
         );
     }
     Ok(())

@@ -221,6 +221,7 @@ async fn service_strings_reach_the_terminal_cleaned_and_json_exact() {
     ))
     .await;
     assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_terminal_safe(&text(&output.stdout));
     let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     for field in ["category", "activity", "activityType", "activityResult"] {
         assert_eq!(
@@ -265,6 +266,7 @@ async fn service_strings_reach_the_terminal_cleaned_and_json_exact() {
             ],
         ))
         .await;
+        assert_terminal_safe(&text(&output.stdout));
         let values: Vec<String> = text(&output.stdout)
             .lines()
             .flat_map(|line| match serde_json::from_str(line).unwrap() {
@@ -772,6 +774,37 @@ async fn ship_keeps_refused_events_as_dead_letters_and_lists_them() {
         text(&output.stderr).contains("is not an auditkit spool"),
         "an Adobe spool is not opened for Graph: {}",
         text(&output.stderr)
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_limit_ends_a_listing_with_exit_1_after_the_pages_it_allows() {
+    let emulator = Emulator::start(EmulatorConfig::new().seed_events(30).rng_seed(5))
+        .await
+        .unwrap();
+    let args = [
+        "graph",
+        "list",
+        "--all",
+        "--top",
+        "5",
+        "--max-pages",
+        "2",
+        "--output",
+        "jsonl",
+    ];
+    let output = run(against(&emulator, &args)).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the page limit of 2 was reached"),
+        "{stderr}"
+    );
+    assert_eq!(
+        text(&output.stdout).lines().count(),
+        10,
+        "two pages of five"
     );
     emulator.shutdown().await;
 }

@@ -327,3 +327,41 @@ fn help_offers_the_secret_file_and_warns_about_the_flag() {
     let help = text(&auditkit().arg("--help").output().unwrap().stdout);
     assert!(help.contains("--client-secret-file -"), "{help}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_setting_comes_from_its_flag_or_else_from_its_variable() {
+    let emulator = Emulator::start(EmulatorConfig::new().seed_events(2))
+        .await
+        .unwrap();
+    let credentials = emulator.credentials().clone();
+    let scratch = Scratch::new("secret-and-vars");
+    let file = scratch.path("graph.secret");
+    std::fs::write(&file, &credentials.graph_client_secret).unwrap();
+
+    // The secret from a file, tenant and client id from Microsoft's variables.
+    let mut command = auditkit();
+    command
+        .args(["graph", "count", "--client-secret-file", &file])
+        .args(["--base-url", emulator.graph_url().as_str()])
+        .args(["--authority-host", emulator.url().as_str()])
+        .env("AZURE_TENANT_ID", &credentials.tenant)
+        .env("AZURE_CLIENT_ID", &credentials.graph_client_id);
+    let output = run(command).await;
+    succeeded_quietly(&output);
+    assert_eq!(text(&output.stdout).trim(), "2");
+
+    // The secret from the variable, tenant and client id as flags.
+    let mut command = count(&emulator, &[]);
+    command.env("AZURE_CLIENT_SECRET", &credentials.graph_client_secret);
+    let output = run(command).await;
+    succeeded_quietly(&output);
+
+    // What is missing is named.
+    let output = run(count(&emulator, &[])).await;
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("AZURE_CLIENT_SECRET"),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -24,6 +24,25 @@ async fn run(mut command: Command) -> Output {
 /// `auditkit ship` against the emulator's Graph, with `secret` as the client secret, under a
 /// file-size limit of `blocks` (512 bytes each) when given.
 fn ship(emulator: &Emulator, file: &str, secret: &str, limit: Option<u32>) -> Command {
+    ship_to(
+        emulator,
+        emulator.graph_url().as_str(),
+        file,
+        secret,
+        limit,
+        1,
+    )
+}
+
+/// [`ship`] with the API at `api` (the emulator still issues the tokens).
+fn ship_to(
+    emulator: &Emulator,
+    api: &str,
+    file: &str,
+    secret: &str,
+    limit: Option<u32>,
+    timeout_s: u32,
+) -> Command {
     let credentials = emulator.credentials();
     let mut command = Command::new("sh");
     let limit = limit.map_or_else(String::new, |blocks| format!("ulimit -f {blocks}; "));
@@ -32,8 +51,8 @@ fn ship(emulator: &Emulator, file: &str, secret: &str, limit: Option<u32>) -> Co
         .arg(format!("trap '' XFSZ; {limit}exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_auditkit"))
         .args(["ship", "--to", "graph", file, "--output", "json"])
-        .args(["--timeout", "1"])
-        .args(["--base-url", emulator.graph_url().as_str()])
+        .args(["--timeout", &timeout_s.to_string()])
+        .args(["--base-url", api])
         .args(["--authority-host", emulator.url().as_str()])
         .env("AZURE_TENANT_ID", &credentials.tenant)
         .env("AZURE_CLIENT_ID", &credentials.graph_client_id)
@@ -82,9 +101,12 @@ async fn ship_fails_clearly_when_its_spool_cannot_record_deliveries() {
     let file = file.to_str().unwrap().to_owned();
     let secret = emulator.credentials().graph_client_secret.clone();
 
-    // First run: the credentials are refused, so the five events are spooled and stay there.
+    // First run: the credentials are refused, so the five events are spooled and stay there;
+    // the run says why at once (exit 3) instead of waiting out its timeout.
     let output = run(ship(&emulator, &file, "wrong secret", None)).await;
-    assert_eq!(output.status.code(), Some(5), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("the last failure: entra id"), "{stderr}");
     assert_eq!(summary(&output)["still_spooled"], 5);
     assert_eq!(emulator.stats().events_stored, 0);
 
@@ -115,5 +137,36 @@ async fn ship_fails_clearly_when_its_spool_cannot_record_deliveries() {
     assert_eq!(summary(&output)["delivered"], 5);
     assert_eq!(emulator.stats().events_stored, 10);
     emulator.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ship_says_the_service_is_unreachable_with_exit_7() {
+    let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("auditkit-cli-down-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("events.jsonl");
+    std::fs::write(&file, line(1) + "\n").unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}/v1.0", closed.local_addr().unwrap());
+    drop(closed);
+    let secret = emulator.credentials().graph_client_secret.clone();
+    // Long enough for the client's own retries of the connection (at most 3 s) to end.
+    let command = ship_to(
+        &emulator,
+        &nowhere,
+        file.to_str().unwrap(),
+        &secret,
+        None,
+        5,
+    );
+    let output = run(command).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("the last failure: could not complete the request"),
+        "{stderr}"
+    );
+    assert_eq!(summary(&output)["still_spooled"], 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

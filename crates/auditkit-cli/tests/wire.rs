@@ -311,3 +311,47 @@ async fn a_tenant_given_as_a_url_never_receives_the_secret() {
     assert!(thief.received_requests().await.unwrap().is_empty());
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_accepted_event_whose_answer_is_unreadable_is_not_a_failure_and_not_sent_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(token_path()))
+        .respond_with(token_ok())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(EVENTS))
+        .respond_with(ResponseTemplate::new(201).set_body_raw("<html>ok</html>", "text/html"))
+        .mount(&server)
+        .await;
+    let scratch = support::Scratch::new("accepted-unread");
+    let file = scratch.path("events.jsonl");
+    std::fs::write(
+        &file,
+        "{\"activity\":\"a\"}\n{\"activity\":\"b\"}\n{\"activity\":\"c\"}\n",
+    )
+    .unwrap();
+
+    let output = run(graph(
+        &server.uri(),
+        &server.uri(),
+        &["create", "--file", &file],
+    ))
+    .await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("was accepted (201) but the answer could not be read")
+            .count(),
+        3,
+        "{stderr}"
+    );
+    let posted = server.received_requests().await.unwrap();
+    assert_eq!(
+        posted.iter().filter(|r| r.url.path() == EVENTS).count(),
+        3,
+        "each once"
+    );
+}

@@ -154,7 +154,7 @@ pub enum Error {
     ListingStopped {
         reason: ListingStop,
         pages: u64,
-        next_link: Option<String>,
+        next_link: Option<NextLink>,
     },
     /// The service answered with an error status.
     #[error("{0}")]
@@ -170,14 +170,49 @@ pub enum Error {
     },
 }
 
+/// A link the service handed out (`@odata.nextLink`): kept whole, to resume a listing with,
+/// and shown redacted (its query carries `$filter` values).
+#[derive(Clone, PartialEq, Eq)]
+pub struct NextLink(String);
+
+impl NextLink {
+    pub fn new(link: impl Into<String>) -> Self {
+        Self(link.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl From<NextLink> for String {
+    fn from(link: NextLink) -> Self {
+        link.0
+    }
+}
+
+impl fmt::Debug for NextLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("NextLink")
+            .field(&crate::security::redact_text(&self.0))
+            .finish()
+    }
+}
+
 /// Why a listing stopped early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ListingStop {
     /// The service sent a `@odata.nextLink` this listing had already followed.
     RepeatedLink,
-    /// The page limit the caller set was reached while more pages were announced.
+    /// The page limit was reached while more pages were announced.
     PageLimit(u64),
+    /// The service sent a `@odata.nextLink` that is not a URL.
+    InvalidLink,
 }
 
 impl fmt::Display for ListingStop {
@@ -187,6 +222,9 @@ impl fmt::Display for ListingStop {
                 f.write_str("the service repeated an @odata.nextLink already followed")
             }
             ListingStop::PageLimit(limit) => write!(f, "the page limit of {limit} was reached"),
+            ListingStop::InvalidLink => {
+                f.write_str("the service sent an @odata.nextLink that is not a URL")
+            }
         }
     }
 }

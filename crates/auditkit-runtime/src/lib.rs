@@ -30,7 +30,7 @@ pub mod transport;
 pub use call::{Call, ErrorBody};
 pub use clock::{Clock, ManualClock, Sleeper, SystemClock, TokioSleeper};
 pub use credential::{AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders};
-pub use error::{CallDetails, Error, ListingStop, ServiceError};
+pub use error::{CallDetails, Error, ListingStop, NextLink, ServiceError};
 pub use pipeline::{DEFAULT_MAX_RESPONSE_BYTES, Pipeline, PipelineBuilder};
 pub use retry::{RateLimit, RetryBudget, RetryPolicy, Timeouts, retry_after};
 pub use transport::{http_client, http_client_builder};

@@ -82,20 +82,49 @@ pub fn redact_text(text: &str) -> String {
 /// and overrides U+202A–U+202E, the isolates U+2066–U+2069), which show text in another
 /// order than its bytes ("Trojan Source").
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    fn acted_on(c: char) -> bool {
-        c.is_control()
-            || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}')
-            || ('\u{202A}'..='\u{202E}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-    }
-    if !text.chars().any(acted_on) {
+    if !text.chars().any(acted_on_by_terminals) {
         return std::borrow::Cow::Borrowed(text);
     }
     std::borrow::Cow::Owned(
         text.chars()
-            .map(|c| if acted_on(c) { '\u{FFFD}' } else { c })
+            .map(|c| {
+                if acted_on_by_terminals(c) {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
             .collect(),
     )
+}
+
+/// JSON text with the characters [`printable`] replaces written as `\uXXXX` escapes instead:
+/// the same JSON value, byte for byte safe on a terminal. (serde_json escapes only C0; DEL,
+/// C1 and bidi controls can only stand inside strings, since JSON's own syntax is ASCII.)
+pub fn printable_json(json: &str) -> std::borrow::Cow<'_, str> {
+    // A raw C0 character in JSON text is the whitespace between tokens (a serializer escapes
+    // the ones inside strings): it stays.
+    let escaped = |c: char| acted_on_by_terminals(c) && u32::from(c) >= 0x20;
+    if !json.chars().any(escaped) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if escaped(c) {
+            // Every such character is in the Basic Multilingual Plane: one escape each.
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn acted_on_by_terminals(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}')
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
 /// Checks that `value` (an id, a tenant) is exactly one path segment, so that it names one
@@ -182,6 +211,28 @@ mod tests {
             printable("\u{1b}[31mred\u{7}\r\n\u{9b}x\u{202e}cba\u{7f}"),
             "\u{FFFD}[31mred\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}x\u{FFFD}cba\u{FFFD}"
         );
+    }
+
+    #[test]
+    fn printable_json_is_the_same_value_in_safe_bytes() {
+        let value = serde_json_value();
+        let json = value.to_string();
+        let safe = printable_json(&json);
+        assert!(!safe.chars().any(acted_on_by_terminals), "{safe}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&safe).unwrap(),
+            value
+        );
+        assert_eq!(printable_json("{\"a\":1}"), "{\"a\":1}");
+        assert_eq!(
+            printable_json("[\n  1\r\n]\n"),
+            "[\n  1\r\n]\n",
+            "whitespace stays"
+        );
+    }
+
+    fn serde_json_value() -> serde_json::Value {
+        serde_json::json!({"x": "a\u{9b}31m\u{202e}b\u{7f}c\u{1b}d"})
     }
 
     #[test]

@@ -60,7 +60,11 @@ pub fn http_client() -> Result<reqwest::Client, crate::Error> {
 /// Why an answer must not be believed: it came from another URL than the one requested,
 /// because the HTTP client followed a redirect. `None` for an answer to the request itself.
 pub fn followed_redirect(requested: &Url, response: &Response) -> Option<String> {
-    (response.url() != requested).then(|| {
+    // A fragment is never sent, so an answer's URL has none: it is no sign of a redirect.
+    fn sent(url: &Url) -> &str {
+        &url[..url::Position::AfterQuery]
+    }
+    (sent(response.url()) != sent(requested)).then(|| {
         format!(
             "the http client followed a redirect from {} to {}; auditkit follows none (build the client from auditkit::http_client_builder())",
             redact(requested),

@@ -103,7 +103,7 @@ impl Bench {
                 .build()
                 .expect("a current-thread runtime builds"),
             // Links of a fuzzed page are followed at most twice.
-            graph: GraphClient::from_parts(base("/v1.0"), http.clone(), pipeline.clone(), Some(3)),
+            graph: GraphClient::from_parts(base("/v1.0"), http.clone(), pipeline.clone(), 3),
             adobe: AdobeClient::from_parts(base("/"), http, pipeline),
             answer,
         }

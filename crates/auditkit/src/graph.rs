@@ -6,7 +6,7 @@ use std::sync::Arc;
 use auditkit_graph::types::{AuditEventCollectionResponse, ODataError, StringCollectionResponse};
 use auditkit_runtime::security::redact;
 use auditkit_runtime::security::{origin, same_origin};
-use auditkit_runtime::{Call, Error, ListingStop, Pipeline};
+use auditkit_runtime::{Call, Error, ListingStop, NextLink, Pipeline};
 use reqwest::Url;
 use reqwest::header::HeaderName;
 use std::collections::{BTreeSet, HashSet};
@@ -51,8 +51,13 @@ pub struct GraphClient {
     /// The generated client, built once: every call shares it (its record travels with the
     /// call, see `auditkit_runtime::Call`).
     api: auditkit_graph::Client,
-    max_pages: Option<u64>,
+    max_pages: u64,
 }
+
+/// The most pages one listing follows unless told otherwise: ten million events at Graph's
+/// page sizes, far beyond a tenant's retention, yet a bound on a service that keeps handing
+/// out fresh links.
+pub const DEFAULT_MAX_PAGES: u64 = 100_000;
 
 impl fmt::Debug for GraphClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,8 +117,8 @@ impl GraphClientBuilder {
     }
 
     /// The most pages one listing follows; past it the stream ends with
-    /// [`Error::ListingStopped`] carrying the next link. No limit by default (a repeated
-    /// `@odata.nextLink` always stops a listing).
+    /// [`Error::ListingStopped`] carrying the next link. [`DEFAULT_MAX_PAGES`] by default (a
+    /// repeated `@odata.nextLink` always stops a listing).
     pub fn max_pages(mut self, pages: u64) -> Self {
         self.max_pages = Some(pages);
         self
@@ -146,12 +151,8 @@ impl GraphClientBuilder {
                 HeaderName::from_static("x-ms-request-id"),
             ])
             .build()?;
-        Ok(GraphClient::from_parts(
-            base_url,
-            http,
-            pipeline,
-            self.max_pages,
-        ))
+        let max_pages = self.max_pages.unwrap_or(DEFAULT_MAX_PAGES);
+        Ok(GraphClient::from_parts(base_url, http, pipeline, max_pages))
     }
 }
 
@@ -160,7 +161,7 @@ impl GraphClient {
         base_url: Url,
         http: reqwest::Client,
         pipeline: Pipeline,
-        max_pages: Option<u64>,
+        max_pages: u64,
     ) -> Self {
         let api = generated_client(&base_url, &http, &pipeline);
         Self {
@@ -184,11 +185,22 @@ impl GraphClient {
 
     async fn next_page_of<T: DeserializeOwned>(&self, link: &str) -> Result<Page<T>, Error> {
         let page: Collection<T> = self.follow(link, "next_page").await?;
+        let followed = Url::parse(link).ok();
         Ok(Page {
             items: page.value,
-            next_link: page.next_link,
+            next_link: page.next_link.map(|next| absolute(next, followed.as_ref())),
             count: page.count,
         })
+    }
+
+    /// The collection's URL, which relative links of its first pages are relative to.
+    fn collection_url(&self) -> Option<Url> {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .ok()?
+            .pop_if_empty()
+            .extend(["deviceManagement", "auditEvents"]);
+        Some(url)
     }
 
     /// This client with another retry policy, for the calls made through the copy (the retry
@@ -206,7 +218,7 @@ impl GraphClient {
     /// [`GraphClientBuilder::max_pages`]).
     pub fn with_max_pages(&self, pages: u64) -> Self {
         Self {
-            max_pages: Some(pages),
+            max_pages: pages,
             ..self.clone()
         }
     }
@@ -231,8 +243,14 @@ impl GraphClient {
         link: &str,
         operation: &'static str,
     ) -> Result<T, Error> {
-        let url = Url::parse(link)
-            .map_err(|err| Error::InvalidRequest(format!("next link is not a URL: {err}")))?;
+        let Ok(url) = Url::parse(link) else {
+            // The service handed it out: its fault, not the caller's input.
+            return Err(Error::ListingStopped {
+                reason: ListingStop::InvalidLink,
+                pages: 0,
+                next_link: Some(NextLink::new(link)),
+            });
+        };
         if !same_origin(&url, &self.base_url) {
             return Err(Error::Refused(format!(
                 "next link points to {}, not the configured API {}; the token is not sent there",
@@ -263,8 +281,20 @@ fn generated_client(
     auditkit_graph::Client::new_with_client(base, http.clone(), pipeline.clone())
 }
 
+/// A `@odata.nextLink` as an absolute URL, normalised: OData lets a service send it relative
+/// to the request's URL (`against`). Text that is no URL is kept as sent; following it fails.
+fn absolute(link: String, against: Option<&Url>) -> String {
+    match Url::parse(&link) {
+        Ok(url) => url.into(),
+        Err(url::ParseError::RelativeUrlWithoutBase) => against
+            .and_then(|base| base.join(&link).ok())
+            .map_or(link, Into::into),
+        Err(_) => link,
+    }
+}
+
 /// One page of a listing and where the next one is.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -272,6 +302,23 @@ pub struct Page<T> {
     pub next_link: Option<String>,
     /// `@odata.count` when `$count=true` was asked (reported wrong at times for this resource).
     pub count: Option<i64>,
+}
+
+impl<T: fmt::Debug> fmt::Debug for Page<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Page")
+            .field("items", &self.items)
+            // The link's query carries `$filter` values.
+            .field(
+                "next_link",
+                &self
+                    .next_link
+                    .as_deref()
+                    .map(auditkit_runtime::security::redact_text),
+            )
+            .field("count", &self.count)
+            .finish()
+    }
 }
 
 /// OData query options of a listing. `$orderby` and `$select` take several values and are
@@ -417,7 +464,7 @@ impl AuditEvents<'_> {
         }
         let call = Call::new();
         let page = call.finish(call.run(request.send()).await).await?;
-        Ok(event_page(page))
+        Ok(event_page(page, self.client.collection_url().as_ref()))
     }
 
     /// The page at a saved `@odata.nextLink`.
@@ -450,9 +497,8 @@ impl AuditEvents<'_> {
             let request = client
                 .api
                 .device_management_audit_events_get_audit_categories();
-            Ok(string_page(
-                call.finish(call.run(request.send()).await).await?,
-            ))
+            let page = call.finish(call.run(request.send()).await).await?;
+            Ok(string_page(page, client.collection_url().as_ref()))
         });
         items(walk(self.client.clone(), first)).boxed()
     }
@@ -481,9 +527,8 @@ impl AuditEvents<'_> {
                 .api
                 .device_management_audit_events_get_audit_activity_types()
                 .category(literal);
-            Ok(string_page(
-                call.finish(call.run(request.send()).await).await?,
-            ))
+            let page = call.finish(call.run(request.send()).await).await?;
+            Ok(string_page(page, client.collection_url().as_ref()))
         });
         items(walk(self.client.clone(), first)).boxed()
     }
@@ -615,14 +660,10 @@ where
                 let stop = |reason| Error::ListingStopped {
                     reason,
                     pages: walk.pages,
-                    next_link: Some(link.clone()),
+                    next_link: Some(NextLink::new(link.clone())),
                 };
-                if walk
-                    .client
-                    .max_pages
-                    .is_some_and(|limit| walk.pages >= limit)
-                {
-                    let limit = walk.client.max_pages.unwrap_or_default();
+                if walk.pages >= walk.client.max_pages {
+                    let limit = walk.client.max_pages;
                     return Some((Err(stop(ListingStop::PageLimit(limit))), walk));
                 }
                 if !walk.followed.insert(walk.hasher.hash_one(&link)) {
@@ -648,10 +689,10 @@ fn items<T: Send + 'static>(
         .try_flatten()
 }
 
-fn string_page(page: StringCollectionResponse) -> Page<String> {
+fn string_page(page: StringCollectionResponse, collection: Option<&Url>) -> Page<String> {
     Page {
         items: page.value,
-        next_link: page.odata_next_link,
+        next_link: page.odata_next_link.map(|link| absolute(link, collection)),
         count: page.odata_count,
     }
 }
@@ -669,10 +710,10 @@ struct Collection<T> {
     count: Option<i64>,
 }
 
-fn event_page(page: AuditEventCollectionResponse) -> Page<AuditEvent> {
+fn event_page(page: AuditEventCollectionResponse, collection: Option<&Url>) -> Page<AuditEvent> {
     Page {
         items: page.value,
-        next_link: page.odata_next_link,
+        next_link: page.odata_next_link.map(|link| absolute(link, collection)),
         count: page.odata_count,
     }
 }

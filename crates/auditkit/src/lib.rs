@@ -16,17 +16,18 @@ pub mod ship;
 
 pub use adobe::{AdobeClient, AdobeClientBuilder};
 pub use auditkit_runtime::http_client_builder;
-pub use auditkit_runtime::security::printable;
+pub use auditkit_runtime::security::{printable, printable_json};
 pub use auditkit_runtime::{
-    AuthError, AuthErrorKind, CallDetails, Clock, Error, ListingStop, ManualClock, RateLimit,
-    RetryBudget, RetryPolicy, ServiceError, Sleeper, Timeouts,
+    AuthError, AuthErrorKind, CallDetails, Clock, Error, ListingStop, ManualClock, NextLink,
+    RateLimit, RetryBudget, RetryPolicy, ServiceError, Sleeper, Timeouts,
 };
 pub use auth::entra::{EntraCredential, GraphCloud};
 pub use auth::ims::{ImsCredential, ImsEnvironment};
 pub use auth::{TokenCache, TokenKey};
 pub use filter::{Field, Filter, OrderBy};
 pub use graph::{
-    AuditEvents, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page, Watermark,
+    AuditEvents, DEFAULT_MAX_PAGES, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page,
+    Watermark,
 };
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

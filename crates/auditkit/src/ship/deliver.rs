@@ -55,7 +55,7 @@ struct Finished {
     /// Whether `record` is committed.
     recorded: bool,
     /// The failure was the service's, the network's or the credentials', not the event's.
-    service_wide: Option<String>,
+    service_wide: Option<super::Pause>,
     /// The service's `Retry-After`.
     hint: Option<Duration>,
 }
@@ -99,6 +99,22 @@ fn verdict(error: &Error) -> Verdict {
     }
 }
 
+/// What a service-wide failure was about.
+fn pause_cause(error: &Error) -> super::PauseCause {
+    use super::PauseCause;
+    match error {
+        Error::Auth(auth) if auth.kind() == crate::AuthErrorKind::Transport => {
+            PauseCause::Unreachable
+        }
+        Error::Auth(auth) if auth.is_transient() => PauseCause::Throttled,
+        Error::Auth(_) => PauseCause::Credentials,
+        _ if error.is_auth() || error.status() == Some(407) => PauseCause::Credentials,
+        _ if error.is_throttled() || error.status() == Some(503) => PauseCause::Throttled,
+        Error::Transport { .. } | Error::Timeout { .. } => PauseCause::Unreachable,
+        _ => PauseCause::Other,
+    }
+}
+
 /// The answer body an error carries, as received.
 fn answer_body(error: &Error) -> Vec<u8> {
     match error {
@@ -122,7 +138,7 @@ fn judge<D: Destination>(
     inner: &Inner<D>,
     row: &Row,
     error: &Error,
-) -> (Option<Record>, Option<String>, Option<Duration>) {
+) -> (Option<Record>, Option<super::Pause>, Option<Duration>) {
     let hint = error.retry_after();
     let now = SystemTime::now();
     match verdict(error) {
@@ -144,7 +160,11 @@ fn judge<D: Destination>(
                 error = %error,
                 "delivery failed for a reason that is not the event's; it stays due"
             );
-            (None, Some(error.to_string()), hint)
+            let pause = super::Pause {
+                cause: pause_cause(error),
+                message: error.to_string(),
+            };
+            (None, Some(pause), hint)
         }
         Verdict::Failed => {
             let attempts = row.attempts.saturating_add(1);
@@ -438,6 +458,9 @@ impl<D: Destination> Dispatcher<D> {
                 return;
             }
         };
+        if matches!(finished.record, Some(Record::Ack)) {
+            *shared.last_pause.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
         if !finished.recorded
             && let Some(record) = finished.record
         {
@@ -458,7 +481,9 @@ impl<D: Destination> Dispatcher<D> {
         let now = Instant::now();
         let config = &self.inner.config;
         match finished.service_wide {
-            Some(reason) => {
+            Some(pause) => {
+                let reason = pause.message.clone();
+                *shared.last_pause.lock().unwrap_or_else(|p| p.into_inner()) = Some(pause);
                 // Deliveries that were under way when the pause began fail alike: only the
                 // first failure after a pause escalates it.
                 let pausing = self.pause_until.is_some_and(|until| until > now);

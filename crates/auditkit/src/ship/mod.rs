@@ -188,8 +188,37 @@ pub struct Stats {
     pub unrecorded: u64,
     /// Failed attempts to record a delivery outcome (each of `unrecorded`, each round).
     pub record_failures: u64,
+    /// Why deliveries paused last, when the failure was no fault of the event's (credentials,
+    /// throttling, the network); cleared by the next delivery the service accepts.
+    pub last_pause: Option<Pause>,
     /// How long the oldest spooled event has waited.
     pub oldest_spooled_age: Option<Duration>,
+}
+
+/// A failure that paused every delivery: no fault of the event's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pause {
+    pub cause: PauseCause,
+    /// The error as the facade reported it.
+    pub message: String,
+}
+
+/// What a [`Pause`] was about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PauseCause {
+    /// The credentials were refused or could not be obtained from their answer (a wrong
+    /// secret, an unknown client, a token endpoint's page that is no token), or the API
+    /// answered 401/403/407: waiting does not help until the configuration is fixed.
+    Credentials,
+    /// The API or the token endpoint throttled or was unavailable (429, 503, 5xx of a token
+    /// endpoint): waiting helps.
+    Throttled,
+    /// No answer: the network, a timeout, a refused connection.
+    Unreachable,
+    /// Anything else that says nothing about the event (a 1xx or 3xx, a policy refusal).
+    Other,
 }
 
 /// An event the service refused for good.
@@ -270,6 +299,11 @@ impl<D: Destination> Inner<D> {
             dead_letters: u64::try_from(shared.dead_letters.load(Ordering::SeqCst)).unwrap_or(0),
             unrecorded: shared.unrecorded.load(Ordering::SeqCst),
             record_failures: shared.record_failures.load(Ordering::SeqCst),
+            last_pause: shared
+                .last_pause
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             oldest_spooled_age: oldest.map(|ms| {
                 SystemTime::now()
                     .duration_since(from_unix_ms(ms))

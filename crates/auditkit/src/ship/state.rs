@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) unrecorded: AtomicU64,
     /// Failed attempts to record an outcome.
     pub(crate) record_failures: AtomicU64,
+    /// Why deliveries paused last; cleared by an accepted delivery.
+    pub(crate) last_pause: Mutex<Option<super::Pause>>,
     /// `PRAGMA synchronous` of the last commit that recorded events; -1 before the first.
     pub(crate) recorded_synchronous: AtomicI64,
     pub(crate) admission: Admission,
@@ -54,6 +56,7 @@ impl Shared {
             dead_lettered: AtomicU64::new(0),
             unrecorded: AtomicU64::new(0),
             record_failures: AtomicU64::new(0),
+            last_pause: Mutex::new(None),
             recorded_synchronous: AtomicI64::new(-1),
             admission: Admission::new(capacity),
             wake: Notify::new(),
