@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use auditkit::ship::{Destination, PauseCause, ShipError, Shipper, Stats};
+use auditkit_ship::{Destination, PauseCause, ShipError, Shipper, Stats};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 
 use crate::commands::{Progress, adobe_client, graph_client};

@@ -11,8 +11,6 @@ pub mod filter;
 pub mod fuzzing;
 pub mod graph;
 mod options;
-#[cfg(feature = "ship")]
-pub mod ship;
 
 pub use adobe::{AdobeClient, AdobeClientBuilder};
 pub use auditkit_runtime::http_client_builder;

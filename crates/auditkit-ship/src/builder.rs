@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auditkit_runtime::RateLimit;
+use auditkit::RateLimit;
 
 use super::spool::Spool;
 use super::state::Shared;

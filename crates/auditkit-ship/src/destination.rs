@@ -7,9 +7,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::adobe::AdobeAuditEvent;
-use crate::graph::AuditEvent;
-use crate::{AdobeClient, Error, GraphClient};
+use auditkit::adobe::AdobeAuditEvent;
+use auditkit::graph::AuditEvent;
+use auditkit::{AdobeClient, Error, GraphClient};
 
 /// The `tags` key that carries the client-generated event id of an Adobe event, so that
 /// duplicates of at-least-once delivery can be removed downstream.
@@ -17,8 +17,8 @@ pub const ADOBE_EVENT_ID_TAG: &str = "auditkit-event-id";
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for crate::GraphClient {}
-    impl Sealed for crate::AdobeClient {}
+    impl Sealed for auditkit::GraphClient {}
+    impl Sealed for auditkit::AdobeClient {}
 }
 
 /// A facade client a [`Shipper`](super::Shipper) can deliver through: [`GraphClient`] (Intune

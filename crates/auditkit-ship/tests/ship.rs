@@ -4,7 +4,6 @@
 //! (`ship_child_process`, switched on by environment variables) and kills it with SIGKILL at
 //! seeded points.
 
-#![cfg(feature = "ship")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::{BTreeMap, HashSet};
@@ -15,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auditkit::graph::AuditEvent;
-use auditkit::ship::{ADOBE_EVENT_ID_TAG, Durability, GraphShipper, ShipError, Shipper, WhenFull};
+use auditkit_ship::{ADOBE_EVENT_ID_TAG, Durability, GraphShipper, ShipError, Shipper, WhenFull};
 use auditkit::{
     AdobeClient, EntraCredential, GraphClient, ImsCredential, ImsEnvironment, ListQuery,
     ManualClock, RateLimit, RetryPolicy, Timeouts,

@@ -1,10 +1,10 @@
 //! Durable, at-least-once delivery of audit events: a local spool plus background workers.
 //!
 //! ```no_run
-//! # async fn demo(client: auditkit::GraphClient) -> Result<(), auditkit::ship::ShipError> {
+//! # async fn demo(client: auditkit::GraphClient) -> Result<(), auditkit_ship::ShipError> {
 //! use std::time::{Duration, Instant};
 //! use auditkit::graph::AuditEvent;
-//! use auditkit::ship::Shipper;
+//! use auditkit_ship::Shipper;
 //!
 //! let shipper = Shipper::builder(client, "/var/lib/myapp/audit-spool.db").open().await?;
 //! let id = shipper.send(AuditEvent::default()).await?; // durable once this returns
@@ -105,7 +105,7 @@
 //! never on a failure that is not the event's, and keeps what it gave up on.
 //!
 //! Delivery goes through the facade client you pass, with its retry policy, timeouts and
-//! client-side rate limit. Give the shipper the same [`RateLimit`](crate::RateLimit) (see
+//! client-side rate limit. Give the shipper the same [`RateLimit`](auditkit::RateLimit) (see
 //! [`ShipperBuilder::rate_limit`]) and [`Shipper::expected_drain_time`] says how long the
 //! spooled events take at that pace.
 //!
@@ -353,9 +353,9 @@ impl<D: Destination> fmt::Debug for Shipper<D> {
 }
 
 /// A shipper to Microsoft Graph (Intune audit events).
-pub type GraphShipper = Shipper<crate::GraphClient>;
+pub type GraphShipper = Shipper<auditkit::GraphClient>;
 /// A shipper to the Adobe Audit Service.
-pub type AdobeShipper = Shipper<crate::AdobeClient>;
+pub type AdobeShipper = Shipper<auditkit::AdobeClient>;
 
 impl<D: Destination> Shipper<D> {
     /// A shipper delivering through `destination` (a [`GraphClient`](crate::GraphClient) or an
@@ -569,7 +569,7 @@ impl<D: Destination> Shipper<D> {
     }
 
     /// How long delivering what is spooled takes at the configured
-    /// [`ShipperBuilder::rate_limit`] from an idle start ([`RateLimit::drain_time`](crate::RateLimit::drain_time)); `None`
+    /// [`ShipperBuilder::rate_limit`] from an idle start ([`RateLimit::drain_time`](auditkit::RateLimit::drain_time)); `None`
     /// without a limit.
     pub fn expected_drain_time(&self) -> Option<Duration> {
         self.inner

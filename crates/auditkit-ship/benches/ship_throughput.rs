@@ -3,8 +3,8 @@
 //! skips the per-commit fsync (`Durability::Normal`).
 //!
 //! ```text
-//! cargo bench -p auditkit --features ship --bench ship_throughput
-//! SHIP_BENCH_EVENTS=20000 cargo bench -p auditkit --features ship --bench ship_throughput
+//! cargo bench -p auditkit-ship --bench ship_throughput
+//! SHIP_BENCH_EVENTS=20000 cargo bench -p auditkit-ship --bench ship_throughput
 //! ```
 //!
 //! The server is the auditkit emulator on 127.0.0.1 in this process (in-memory store, no
@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use auditkit::graph::AuditEvent;
-use auditkit::ship::{Durability, Shipper};
+use auditkit_ship::{Durability, Shipper};
 use auditkit::{EntraCredential, GraphClient};
 use auditkit_emulator::{Emulator, EmulatorConfig};
 use uuid::Uuid;

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::spool::{Cmd, Row};
 use super::{Destination, Inner, ShipError, from_unix_ms, unix_ms};
-use crate::Error;
+use auditkit::Error;
 
 /// Longest idle wait between looks at the spool (a safety net; commits ring the doorbell).
 const IDLE: Duration = Duration::from_secs(5);
@@ -103,7 +103,7 @@ fn verdict(error: &Error) -> Verdict {
 fn pause_cause(error: &Error) -> super::PauseCause {
     use super::PauseCause;
     match error {
-        Error::Auth(auth) if auth.kind() == crate::AuthErrorKind::Transport => {
+        Error::Auth(auth) if auth.kind() == auditkit::AuthErrorKind::Transport => {
             PauseCause::Unreachable
         }
         Error::Auth(auth) if auth.is_transient() => PauseCause::Throttled,
@@ -627,7 +627,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::{AuthError, AuthErrorKind, CallDetails, ServiceError};
+    use auditkit::{AuthError, AuthErrorKind, CallDetails, ServiceError};
 
     fn service(status: u16, retry_after: Option<Duration>) -> Error {
         Error::Service(Box::new(
