@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use auditkit_runtime::{AuthError, Clock, SystemClock};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Token, TokenSource};
+use crate::token::{Token, TokenSource};
 
 /// Refresh no earlier than this before expiry, however long the token lives.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);

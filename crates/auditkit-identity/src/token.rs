@@ -1,9 +1,5 @@
-//! Credentials: Entra ID for Microsoft Graph, Adobe IMS for the Audit Service, one token
-//! cache for both.
-
-mod cache;
-pub mod entra;
-pub mod ims;
+//! Tokens: what an issuer answered, the source that asks it, the cached bearer credential
+//! the runtime calls, and the token HTTP requests.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,7 +12,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
-pub use cache::{TokenCache, TokenKey};
+use crate::cache::{self, TokenCache, TokenKey};
 
 /// Tokens claiming to live longer than this, or less than a second, are refused as nonsense
 /// (Entra: ~1 h, IMS: 24 h).
@@ -71,10 +67,12 @@ pub(crate) trait TokenSource: Send + Sync + fmt::Debug {
     fn fetch(&self) -> BoxFuture<'_, Result<Token, AuthError>>;
 }
 
-/// A token source behind the shared cache, sending `Authorization: Bearer …` plus any fixed
-/// headers (Adobe's `x-api-key`).
+/// A credential bound to its token endpoint and a [`TokenCache`]: the runtime's
+/// [`Credential`], sending `Authorization: Bearer …` plus any fixed headers (Adobe's
+/// `x-api-key`). Made by [`crate::EntraCredential::bearer`] and
+/// [`crate::ImsCredential::bearer`]; cheap to clone, clones share the cached token.
 #[derive(Clone)]
-pub(crate) struct CachedBearer {
+pub struct CachedBearer {
     source: Arc<dyn TokenSource>,
     cache: TokenCache,
     slot: Arc<cache::Slot>,
@@ -104,8 +102,8 @@ impl CachedBearer {
         }
     }
 
-    /// The current access token, fetched if needed.
-    pub(crate) async fn token(&self) -> Result<SecretString, AuthError> {
+    /// The current access token, fetched if needed: for calling an API outside auditkit.
+    pub async fn token(&self) -> Result<SecretString, AuthError> {
         self.cache.token(&self.slot, self.source.as_ref()).await
     }
 }

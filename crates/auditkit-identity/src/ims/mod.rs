@@ -11,10 +11,10 @@ use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{
-    CachedBearer, Token, TokenAnswer, TokenCache, TokenKey, TokenSource, excerpt, kind_for_status,
-    post_form, retry_after,
+use crate::token::{
+    CachedBearer, Token, TokenAnswer, TokenSource, excerpt, kind_for_status, post_form, retry_after,
 };
+use crate::{TokenCache, TokenKey};
 
 const PROVIDER: &str = "adobe ims";
 
@@ -280,7 +280,14 @@ impl ImsCredential {
         })
     }
 
-    pub(crate) fn bind(
+    /// Binds the credential to a token cache: the result is the runtime's
+    /// [`Credential`](auditkit_runtime::Credential) for the Audit Service (bearer token,
+    /// `x-api-key`, `x-gw-ims-org-id`), and gives the token itself through
+    /// [`CachedBearer::token`]. Token requests go through `default_http` unless
+    /// [`ImsCredential::http_client`] set another client. Refuses, before anything is sent,
+    /// an empty client id or secret, a value that cannot be a header, and plain http to a
+    /// remote host.
+    pub fn bearer(
         &self,
         default_http: &reqwest::Client,
         cache: TokenCache,
@@ -443,9 +450,8 @@ fn refuses_client(answer: &TokenAnswer) -> bool {
 
 /// Server-to-Server answers `expires_in` in seconds; the JWT exchange in milliseconds.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum ExpiresIn {
+pub enum ExpiresIn {
     Seconds,
-    #[cfg_attr(not(any(feature = "ims-jwt", test)), allow(dead_code))]
     Milliseconds,
 }
 
@@ -875,7 +881,10 @@ mod tests {
 
     /// auditkit's reqwest has no default TLS provider, so `reqwest::Client::new()` panics.
     fn http() -> reqwest::Client {
-        crate::http_client_builder().unwrap().build().unwrap()
+        auditkit_runtime::http_client_builder()
+            .unwrap()
+            .build()
+            .unwrap()
     }
 
     async fn server() -> MockServer {
@@ -941,7 +950,7 @@ mod tests {
             .await;
         let bearer = s2s(&server)
             .org_id("ORG1@AdobeOrg")
-            .bind(&http(), TokenCache::new())
+            .bearer(&http(), TokenCache::new())
             .unwrap();
 
         let headers = bearer.headers().await.unwrap();
@@ -990,7 +999,7 @@ mod tests {
             .respond_with(token_answer(86399.into()))
             .mount(&server)
             .await;
-        let bearer = s2s(&server).bind(&http(), TokenCache::new()).unwrap();
+        let bearer = s2s(&server).bearer(&http(), TokenCache::new()).unwrap();
         let headers = bearer.headers().await.unwrap();
         assert_eq!(header(&headers, "x-api-key"), Some("client-abc"));
         assert_eq!(header(&headers, "x-gw-ims-org-id"), None);
@@ -1005,7 +1014,7 @@ mod tests {
     ) -> Vec<usize> {
         let clock = ManualClock::new();
         let cache = TokenCache::with_clock(Arc::new(clock.clone()));
-        let bearer = credential.bind(&http(), cache).unwrap();
+        let bearer = credential.bearer(&http(), cache).unwrap();
         let mut counts = Vec::new();
         bearer.token().await.unwrap();
         counts.push(requests(server).await.len());
@@ -1080,7 +1089,7 @@ mod tests {
             .respond_with(refusal)
             .mount(&server)
             .await;
-        let bearer = s2s(&server).bind(&http(), TokenCache::new()).unwrap();
+        let bearer = s2s(&server).bearer(&http(), TokenCache::new()).unwrap();
         let error = bearer.token().await.unwrap_err();
         assert_eq!(error.kind(), AuthErrorKind::Rejected);
         assert_eq!(error.status(), Some(400));
@@ -1109,7 +1118,7 @@ mod tests {
             .respond_with(throttled)
             .mount(&server)
             .await;
-        let bearer = s2s(&server).bind(&http(), TokenCache::new()).unwrap();
+        let bearer = s2s(&server).bearer(&http(), TokenCache::new()).unwrap();
         let error = bearer.token().await.unwrap_err();
         assert_eq!(error.kind(), AuthErrorKind::Unavailable);
         assert_eq!(error.retry_after(), Some(Duration::from_secs(5)));
@@ -1193,7 +1202,7 @@ mod tests {
                 .respond_with(answer)
                 .mount(&server)
                 .await;
-            let bearer = s2s(&server).bind(&http(), TokenCache::new()).unwrap();
+            let bearer = s2s(&server).bearer(&http(), TokenCache::new()).unwrap();
             let error = bearer.token().await.expect_err(name);
             assert_eq!(error.kind(), kind, "{name}: {error}");
             let text = error.to_string();
@@ -1214,7 +1223,7 @@ mod tests {
             .respond_with(answer)
             .mount(&server)
             .await;
-        let bearer = s2s(&server).bind(&http(), TokenCache::new()).unwrap();
+        let bearer = s2s(&server).bearer(&http(), TokenCache::new()).unwrap();
         let error = bearer.token().await.unwrap_err();
         assert_eq!(error.kind(), AuthErrorKind::InvalidResponse);
         assert!(!error.to_string().contains(TOKEN), "{error}");
@@ -1233,7 +1242,7 @@ mod tests {
         let credential = ImsCredential::server_to_server("client-abc", SECRET, ["openid"])
             .environment(ImsEnvironment::Custom(url));
         let error = credential
-            .bind(&http(), TokenCache::new())
+            .bearer(&http(), TokenCache::new())
             .unwrap()
             .token()
             .await
@@ -1257,7 +1266,7 @@ mod tests {
         let credential = ImsCredential::server_to_server("client-abc", "old-secret", ["openid"])
             .additional_secret("new-secret")
             .environment(custom(&server));
-        let bearer = credential.bind(&http(), TokenCache::new()).unwrap();
+        let bearer = credential.bearer(&http(), TokenCache::new()).unwrap();
         assert_eq!(bearer.token().await.unwrap().expose_secret(), TOKEN);
         let secrets: Vec<String> = requests(&server)
             .await
@@ -1286,7 +1295,7 @@ mod tests {
             .additional_secret("new-secret")
             .environment(custom(&server));
         let error = credential
-            .bind(&http(), TokenCache::new())
+            .bearer(&http(), TokenCache::new())
             .unwrap()
             .token()
             .await
@@ -1314,7 +1323,7 @@ mod tests {
             .additional_secret("new-secret")
             .environment(custom(&server));
         let error = credential
-            .bind(&http(), TokenCache::new())
+            .bearer(&http(), TokenCache::new())
             .unwrap()
             .token()
             .await
@@ -1333,7 +1342,7 @@ mod tests {
         let credential = s2s(&server)
             .additional_secret("second-secret-55")
             .org_id("ORG1@AdobeOrg");
-        let bearer = credential.bind(&http(), TokenCache::new()).unwrap();
+        let bearer = credential.bearer(&http(), TokenCache::new()).unwrap();
         bearer.headers().await.unwrap();
         for text in [
             format!("{credential:?}"),
@@ -1353,13 +1362,13 @@ mod tests {
         let remote = ImsEnvironment::Custom(Url::parse("http://ims.example.test/").unwrap());
         let credential =
             ImsCredential::server_to_server("client-abc", SECRET, ["openid"]).environment(remote);
-        let error = auth(credential.bind(&http(), TokenCache::new()).unwrap_err());
+        let error = auth(credential.bearer(&http(), TokenCache::new()).unwrap_err());
         assert_eq!(error.kind(), AuthErrorKind::Insecure);
         assert!(!error.to_string().contains(SECRET));
         assert!(
             credential
                 .allow_insecure_http(true)
-                .bind(&http(), TokenCache::new())
+                .bearer(&http(), TokenCache::new())
                 .is_ok()
         );
     }
@@ -1368,7 +1377,7 @@ mod tests {
     fn empty_settings_are_refused_by_bind() {
         let bind = |credential: ImsCredential| {
             credential
-                .bind(&http(), TokenCache::new())
+                .bearer(&http(), TokenCache::new())
                 .unwrap_err()
                 .to_string()
         };
@@ -1551,7 +1560,7 @@ mod tests {
         };
         let bearer = ImsCredential::from_vars(lookup)
             .unwrap()
-            .bind(&http(), TokenCache::new())
+            .bearer(&http(), TokenCache::new())
             .unwrap();
         assert_eq!(bearer.token().await.unwrap().expose_secret(), TOKEN);
     }
@@ -1575,17 +1584,14 @@ mod tests {
 
         use super::*;
 
-        const KEY_PEM: &str = include_str!("testdata/ims/key.pem");
-        const KEY_PKCS1_PEM: &str = include_str!("testdata/ims/key-pkcs1.pem");
+        const KEY_PEM: &str = include_str!("../../testdata/ims/key.pem");
+        const KEY_PKCS1_PEM: &str = include_str!("../../testdata/ims/key-pkcs1.pem");
         const JWT_SECRET: &str = "jwt-client-secret-91d2";
         const ORG: &str = "ORG1@AdobeOrg";
         const TECHNICAL: &str = "TECH1@techacct.adobe.com";
 
         fn key_path() -> String {
-            format!(
-                "{}/src/auth/testdata/ims/key.pem",
-                env!("CARGO_MANIFEST_DIR")
-            )
+            format!("{}/testdata/ims/key.pem", env!("CARGO_MANIFEST_DIR"))
         }
 
         fn jwt_credential(server: &MockServer) -> ImsCredential {
@@ -1623,7 +1629,7 @@ mod tests {
         async fn exchanges_a_signed_jwt() {
             let server = jwt_server(86_399_000).await;
             let bearer = jwt_credential(&server)
-                .bind(&http(), TokenCache::new())
+                .bearer(&http(), TokenCache::new())
                 .unwrap();
             let headers = bearer.headers().await.unwrap();
             assert_eq!(
@@ -1794,7 +1800,7 @@ mod tests {
         async fn debug_output_never_shows_the_key_secret_or_tokens() {
             let server = jwt_server(86_399_000).await;
             let credential = jwt_credential(&server);
-            let bearer = credential.bind(&http(), TokenCache::new()).unwrap();
+            let bearer = credential.bearer(&http(), TokenCache::new()).unwrap();
             bearer.headers().await.unwrap();
             let jwt = form(&requests(&server).await[0]).pop().unwrap().1;
             let key_line = KEY_PEM.lines().nth(5).unwrap();
@@ -1834,7 +1840,7 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
-            let bearer = credential.bind(&http(), TokenCache::new()).unwrap();
+            let bearer = credential.bearer(&http(), TokenCache::new()).unwrap();
             let headers = bearer.headers().await.unwrap();
             assert_eq!(header(&headers, "x-gw-ims-org-id"), Some(ORG));
         }

@@ -22,10 +22,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{
-    CachedBearer, Token, TokenCache, TokenKey, TokenSource, excerpt, get_token, kind_for_status,
-    post_form, retry_after,
+use crate::token::{
+    CachedBearer, Token, TokenSource, excerpt, get_token, kind_for_status, post_form, retry_after,
 };
+use crate::{TokenCache, TokenKey};
 
 const PROVIDER: &str = "entra id";
 
@@ -660,8 +660,13 @@ impl EntraCredential {
         Ok(url)
     }
 
-    /// Binds the credential to a cloud: the token source plus the shared cache.
-    pub(crate) fn bind(
+    /// Binds the credential to a cloud and a token cache: the result is the runtime's
+    /// [`Credential`](auditkit_runtime::Credential) for Graph in `cloud`, and gives the token
+    /// itself through [`CachedBearer::token`]. Token requests go through `default_http`
+    /// unless [`EntraCredential::http_client`] set another client. Refuses, before anything is
+    /// sent, a configuration that could not work (an option of another method, an empty
+    /// client id, a tenant that is not a name, plain http to a remote host).
+    pub fn bearer(
         &self,
         cloud: GraphCloud,
         default_http: &reqwest::Client,
@@ -954,7 +959,7 @@ struct ErrorBody {
 /// Entra's answer: `expires_in` in seconds (a number; managed identity endpoints send a
 /// string, and App Service may send only `expires_on`, epoch seconds). Errors carry `error`,
 /// an `AADSTS…` code inside the description, and trace ids.
-pub(crate) fn parse_token_answer(answer: super::TokenAnswer) -> Result<Token, AuthError> {
+pub(crate) fn parse_token_answer(answer: crate::token::TokenAnswer) -> Result<Token, AuthError> {
     let status = answer.status.as_u16();
     if !answer.status.is_success() {
         let base = AuthError::new(
@@ -1094,10 +1099,10 @@ mod tests {
     const TENANT: &str = "contoso";
     const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
     const SECRET: &str = "s3cr3t~value-that-must-never-leak";
-    const CERT: &[u8] = include_bytes!("testdata/entra/cert.pem");
-    const KEY: &[u8] = include_bytes!("testdata/entra/key.pem");
-    const KEY_PKCS1: &[u8] = include_bytes!("testdata/entra/key-pkcs1.pem");
-    const OTHER_KEY: &[u8] = include_bytes!("testdata/entra/other-key.pem");
+    const CERT: &[u8] = include_bytes!("../../testdata/entra/cert.pem");
+    const KEY: &[u8] = include_bytes!("../../testdata/entra/key.pem");
+    const KEY_PKCS1: &[u8] = include_bytes!("../../testdata/entra/key-pkcs1.pem");
+    const OTHER_KEY: &[u8] = include_bytes!("../../testdata/entra/other-key.pem");
     /// Computed with openssl from cert.pem: `openssl x509 -outform der | openssl dgst -sha256 -binary | base64url`.
     const CERT_X5T_S256: &str = "Fi94Ml-lefTwi9VjfUJMBcTm6VXSegeibt10_PhlH7o";
     const CERT_X5T_SHA1: &str = "FCTmzmkWqsmWmsXrHaEglWu6KtA";
@@ -1106,7 +1111,10 @@ mod tests {
     /// `reqwest::Client::new()` panics here: the crate enables reqwest's `rustls-no-provider`
     /// and installs no process-wide provider, so tests use the facade's own builder.
     fn http() -> reqwest::Client {
-        crate::http_client_builder().unwrap().build().unwrap()
+        auditkit_runtime::http_client_builder()
+            .unwrap()
+            .build()
+            .unwrap()
     }
 
     async fn server() -> MockServer {
@@ -1139,7 +1147,7 @@ mod tests {
     }
 
     async fn fetch(credential: &EntraCredential) -> Result<String, crate::Error> {
-        let bound = credential.bind(GraphCloud::Global, &http(), TokenCache::new())?;
+        let bound = credential.bearer(GraphCloud::Global, &http(), TokenCache::new())?;
         Ok(bound.token().await?.expose_secret().to_owned())
     }
 
@@ -1544,7 +1552,7 @@ mod tests {
         ]))
         .unwrap();
         let bound = credential
-            .bind(GraphCloud::UsGov, &http(), TokenCache::new())
+            .bearer(GraphCloud::UsGov, &http(), TokenCache::new())
             .unwrap();
         assert_eq!(
             bound.token().await.unwrap().expose_secret(),
@@ -1585,18 +1593,18 @@ mod tests {
         let http = http();
         // The real IMDS is plain http to 169.254.169.254: allowed without opting in.
         EntraCredential::managed_identity()
-            .bind(GraphCloud::Global, &http, TokenCache::new())
+            .bearer(GraphCloud::Global, &http, TokenCache::new())
             .unwrap();
         let elsewhere = Url::parse("http://10.1.2.3/metadata/identity/oauth2/token").unwrap();
         let err = EntraCredential::managed_identity()
             .imds_endpoint(elsewhere.clone())
-            .bind(GraphCloud::Global, &http, TokenCache::new())
+            .bearer(GraphCloud::Global, &http, TokenCache::new())
             .unwrap_err();
         assert_eq!(auth_error(err).kind(), AuthErrorKind::Insecure);
         EntraCredential::managed_identity()
             .imds_endpoint(elsewhere)
             .allow_insecure_http(true)
-            .bind(GraphCloud::Global, &http, TokenCache::new())
+            .bearer(GraphCloud::Global, &http, TokenCache::new())
             .unwrap();
 
         let imds = EntraCredential::managed_identity_from_vars(vars(&[])).unwrap();
@@ -1625,7 +1633,7 @@ mod tests {
         ] {
             let err = auth_error(
                 misuse
-                    .bind(GraphCloud::Global, &http, TokenCache::new())
+                    .bearer(GraphCloud::Global, &http, TokenCache::new())
                     .unwrap_err(),
             );
             assert_eq!(err.kind(), AuthErrorKind::Configuration);
@@ -1910,7 +1918,7 @@ mod tests {
         ];
         for credential in credentials {
             let bound = credential
-                .bind(GraphCloud::Global, &http, TokenCache::new())
+                .bearer(GraphCloud::Global, &http, TokenCache::new())
                 .unwrap();
             let debug = format!("{credential:?} {credential:#?} {bound:?}");
             for secret in [
@@ -1939,19 +1947,19 @@ mod tests {
             EntraCredential::client_secret(TENANT, CLIENT, SECRET).authority_host(remote);
         let err = auth_error(
             credential
-                .bind(GraphCloud::Global, &http, TokenCache::new())
+                .bearer(GraphCloud::Global, &http, TokenCache::new())
                 .unwrap_err(),
         );
         assert_eq!(err.kind(), AuthErrorKind::Insecure);
         assert!(!err.to_string().contains(SECRET));
         credential
             .allow_insecure_http(true)
-            .bind(GraphCloud::Global, &http, TokenCache::new())
+            .bearer(GraphCloud::Global, &http, TokenCache::new())
             .unwrap();
         let loopback = EntraCredential::client_secret(TENANT, CLIENT, SECRET)
             .authority_host(Url::parse("http://localhost:1/").unwrap());
         loopback
-            .bind(GraphCloud::Global, &http, TokenCache::new())
+            .bearer(GraphCloud::Global, &http, TokenCache::new())
             .unwrap();
     }
 
