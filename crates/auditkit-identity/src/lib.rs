@@ -7,6 +7,10 @@ pub mod entra;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ims;
+mod jwt;
+mod secret;
+#[cfg(test)]
+mod test_support;
 mod token;
 
 pub use auditkit_runtime::{
