@@ -21,6 +21,16 @@ pub struct TokenKey {
     pub scope: String,
 }
 
+impl TokenKey {
+    pub(crate) fn new(authority: &str, client_id: &str, scope: String) -> Self {
+        Self {
+            authority: authority.to_owned(),
+            client_id: client_id.to_owned(),
+            scope,
+        }
+    }
+}
+
 impl fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenKey")

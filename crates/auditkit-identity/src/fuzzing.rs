@@ -20,12 +20,8 @@ pub fn entra_answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Duration, AuthError> {
-    let answer = TokenAnswer {
-        status,
-        headers,
-        body,
-    };
-    crate::entra::parse_token_answer(answer).map(|token| token.lifetime)
+    crate::entra::parse_token_answer(TokenAnswer::new(status, headers, body))
+        .map(|token| token.lifetime)
 }
 
 /// The lifetime of the token Adobe IMS's parser accepts from this answer (`expires_in` in
@@ -36,10 +32,6 @@ pub fn ims_answer(
     body: Bytes,
     unit: ExpiresIn,
 ) -> Result<Duration, AuthError> {
-    let answer = TokenAnswer {
-        status,
-        headers,
-        body,
-    };
-    crate::ims::parse_token_answer(answer, unit).map(|token| token.lifetime)
+    crate::ims::parse_token_answer(TokenAnswer::new(status, headers, body), unit)
+        .map(|token| token.lifetime)
 }

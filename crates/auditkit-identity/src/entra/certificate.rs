@@ -99,14 +99,7 @@ impl EntraCredential {
     ) -> Result<Self, crate::Error> {
         let key =
             CertificateKey::from_pem(cert_pem, key_pem, "certificate PEM", "private key PEM")?;
-        Ok(Self::with_method(
-            tenant,
-            client_id,
-            Method::Certificate {
-                key: Arc::new(key),
-                legacy_rs256: false,
-            },
-        ))
+        Ok(Self::with_certificate(tenant, client_id, key))
     }
 
     /// Like [`EntraCredential::certificate`], from one PEM file holding both the certificate
@@ -131,14 +124,19 @@ impl EntraCredential {
         let what = format!("certificate file {}", path.display());
         let pem = pem.expose_secret();
         let key = CertificateKey::from_pem(pem, pem, &what, &what)?;
-        Ok(Self::with_method(
-            tenant,
-            client_id,
-            Method::Certificate {
-                key: Arc::new(key),
-                legacy_rs256: false,
-            },
-        ))
+        Ok(Self::with_certificate(tenant, client_id, key))
+    }
+
+    fn with_certificate(
+        tenant: impl Into<String>,
+        client_id: impl Into<String>,
+        key: CertificateKey,
+    ) -> Self {
+        let method = Method::Certificate {
+            key: Arc::new(key),
+            legacy_rs256: false,
+        };
+        Self::with_method(tenant, client_id, method)
     }
 
     /// Signs certificate assertions the way older Entra ID documentation describes: `RS256`

@@ -5,14 +5,14 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use auditkit_runtime::security::redact;
-use auditkit_runtime::{AuthError, AuthErrorKind, BoxFuture};
+use auditkit_runtime::{AuthError, BoxFuture};
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{EntraCredential, GraphCloud, Method, PROVIDER, configuration, parse_token_answer};
 use crate::TokenKey;
-use crate::token::{Token, TokenSource, get_token};
+use crate::token::{Token, TokenSource, check_transport, get_token};
 
 /// The Azure instance metadata service: plain http to a link-local address, by design.
 const IMDS_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
@@ -54,7 +54,9 @@ impl EntraCredential {
     /// [`EntraCredential::managed_identity_client_id`] names a user-assigned one. Tokens come
     /// from the instance metadata service (`http://169.254.169.254`), or from App Service's
     /// endpoint when [`EntraCredential::app_service_endpoint`] sets it (see
-    /// [`EntraCredential::managed_identity_from_env`]). The authority host is not used.
+    /// [`EntraCredential::managed_identity_from_env`]). The authority host is not used. The
+    /// metadata service is plain http to `169.254.169.254` by design, and needs no
+    /// [`EntraCredential::allow_insecure_http`].
     pub fn managed_identity() -> Self {
         Self::with_method("", "", Method::ManagedIdentity(ManagedIdentity::Imds(None)))
     }
@@ -193,19 +195,13 @@ impl ManagedIdentitySource {
         }
         // The metadata service is plain http to a link-local address by design.
         let allow_insecure_http = allow_insecure_http || is_imds_host(&url);
-        auditkit_runtime::security::check_transport(&url, allow_insecure_http).map_err(|why| {
-            crate::Error::from(AuthError::new(PROVIDER, AuthErrorKind::Insecure, why))
-        })?;
+        check_transport(PROVIDER, &url, allow_insecure_http)?;
         let client_id = if client_id.trim().is_empty() {
             "system-assigned"
         } else {
             client_id.trim()
         };
-        let key = TokenKey {
-            authority: authority.to_string(),
-            client_id: client_id.to_owned(),
-            scope: resource,
-        };
+        let key = TokenKey::new(authority.as_str(), client_id, resource);
         Ok(Self {
             url,
             headers,
@@ -251,7 +247,7 @@ mod tests {
 
     use super::super::test_support::*;
     use super::*;
-    use crate::TokenCache;
+    use crate::{AuthErrorKind, TokenCache};
 
     async fn identity_server(path_: &str, answer: ResponseTemplate) -> MockServer {
         let server = server().await;

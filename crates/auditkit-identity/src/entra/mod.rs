@@ -17,7 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::token::{
-    CachedBearer, Token, TokenSource, excerpt, kind_for_status, post_form, retry_after,
+    CachedBearer, Token, TokenSource, check_transport, excerpt, kind_for_status, post_form,
+    retry_after, token_request_setters,
 };
 use crate::{TokenCache, TokenKey};
 
@@ -204,18 +205,7 @@ impl EntraCredential {
         self
     }
 
-    /// Lets the secret travel over plain http to a host that is not loopback. For test servers.
-    /// (The instance metadata service at `169.254.169.254` is always plain http.)
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// The HTTP client for token requests (proxies, custom roots); by default the facade's.
-    pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
-        self
-    }
+    token_request_setters!();
 
     /// The tenant; empty for a managed identity.
     pub fn tenant(&self) -> &str {
@@ -293,9 +283,7 @@ impl EntraCredential {
             ));
         }
         let token_url = self.token_url(cloud)?;
-        auditkit_runtime::security::check_transport(&token_url, self.allow_insecure_http).map_err(
-            |why| crate::Error::from(AuthError::new(PROVIDER, AuthErrorKind::Insecure, why)),
-        )?;
+        check_transport(PROVIDER, &token_url, self.allow_insecure_http)?;
         let source = EntraSource {
             token_url,
             scope: cloud.scope(),
@@ -364,11 +352,7 @@ impl TokenSource for EntraSource {
     }
 
     fn key(&self) -> TokenKey {
-        TokenKey {
-            authority: self.token_url.to_string(),
-            client_id: self.client_id.clone(),
-            scope: self.scope.clone(),
-        }
+        TokenKey::new(self.token_url.as_str(), &self.client_id, self.scope.clone())
     }
 
     fn fetch(&self) -> BoxFuture<'_, Result<Token, AuthError>> {

@@ -32,21 +32,23 @@ mod tests {
     use super::super::test_support::*;
     use super::*;
 
+    /// The documented client-credentials form with the test secret.
+    fn secret_form() -> Vec<(String, String)> {
+        pairs(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("client_secret", SECRET),
+        ])
+    }
+
     #[tokio::test]
     async fn client_secret_posts_the_documented_form() {
         let server = token_server(good_answer()).await;
         let credential =
             EntraCredential::client_secret(TENANT, CLIENT, SECRET).authority_host(host(&server));
         assert_eq!(fetch(&credential).await.unwrap(), "eyJ0.access.token");
-        assert_eq!(
-            posted_forms(&server).await,
-            vec![pairs(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT),
-                ("scope", "https://graph.microsoft.com/.default"),
-                ("client_secret", SECRET),
-            ])]
-        );
+        assert_eq!(posted_forms(&server).await, vec![secret_form()]);
     }
 
     #[tokio::test]
@@ -65,15 +67,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(fetch(&credential).await.unwrap(), "eyJ0.access.token");
-        assert_eq!(
-            posted_forms(&server).await,
-            vec![pairs(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT),
-                ("scope", "https://graph.microsoft.com/.default"),
-                ("client_secret", SECRET),
-            ])]
-        );
+        assert_eq!(posted_forms(&server).await, vec![secret_form()]);
         assert!(!format!("{credential:?}").contains(SECRET));
     }
 }

@@ -247,8 +247,6 @@ fn custom_host(text: &str) -> Result<Url, crate::Error> {
 mod tests {
     #[cfg(feature = "ims-jwt")]
     use auditkit_runtime::Credential;
-    use wiremock::Mock;
-    use wiremock::matchers::{method, path};
 
     use secrecy::ExposeSecret;
 
@@ -383,12 +381,7 @@ mod tests {
 
     #[tokio::test]
     async fn from_vars_credential_works_against_an_emulator() {
-        let server = server().await;
-        Mock::given(method("POST"))
-            .and(path("/ims/token/v3"))
-            .respond_with(token_answer(86399.into()))
-            .mount(&server)
-            .await;
+        let server = s2s_server(token_answer(86399.into())).await;
         let uri = server.uri();
         let lookup = move |name: &str| match name {
             "ADOBE_IMS_HOST" => Some(uri.clone()),

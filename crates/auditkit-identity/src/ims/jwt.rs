@@ -5,12 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use auditkit_runtime::{AuthError, AuthErrorKind};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 
-use super::{ImsCredential, ImsSource, Method, PROVIDER, configuration};
+use super::{ImsCredential, Method, PROVIDER, configuration};
 use crate::jwt::{Algorithm, SigningKey};
-use crate::token::TokenAnswer;
 
 impl ImsCredential {
     /// Service Account (JWT), deprecated by Adobe (end of life 2025, credentials converted to
@@ -146,22 +145,6 @@ impl ServiceAccount {
                 )
             })
     }
-}
-
-/// The exchange: client credentials and a JWT signed now.
-pub(super) async fn request(
-    source: &ImsSource,
-    secret: &SecretString,
-    account: &ServiceAccount,
-) -> Result<TokenAnswer, AuthError> {
-    let now = crate::jwt::unix_now(PROVIDER)?;
-    let jwt = account.sign(&source.client_id, &source.ims_origin, now)?;
-    let form = [
-        ("client_id", source.client_id.as_str()),
-        ("client_secret", secret.expose_secret()),
-        ("jwt_token", jwt.expose_secret()),
-    ];
-    source.post(&form).await
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::token::{
-    CachedBearer, Token, TokenAnswer, TokenSource, excerpt, kind_for_status, post_form, retry_after,
+    CachedBearer, Token, TokenAnswer, TokenSource, check_transport, excerpt, kind_for_status,
+    post_form, retry_after, token_request_setters,
 };
 use crate::{TokenCache, TokenKey};
 
@@ -197,17 +198,7 @@ impl ImsCredential {
         self
     }
 
-    /// Lets the secret travel over plain http to a host that is not loopback. For test servers.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// The HTTP client for token requests (proxies, custom roots); by default the facade's.
-    pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
-        self
-    }
+    token_request_setters!();
 
     pub fn client_id(&self) -> &str {
         &self.client_id
@@ -240,9 +231,7 @@ impl ImsCredential {
         let token_url = host
             .join(self.method.token_path())
             .map_err(|err| config(&format!("host cannot take a path: {err}")))?;
-        auditkit_runtime::security::check_transport(&token_url, self.allow_insecure_http).map_err(
-            |why| crate::Error::from(AuthError::new(PROVIDER, AuthErrorKind::Insecure, why)),
-        )?;
+        check_transport(PROVIDER, &token_url, self.allow_insecure_http)?;
 
         let mut fixed = CredentialHeaders::new();
         let header = |value: &str, what: &str| {
@@ -298,12 +287,30 @@ impl fmt::Debug for ImsSource {
 impl ImsSource {
     /// One token request with one client secret.
     async fn request(&self, secret: &SecretString) -> Result<TokenAnswer, AuthError> {
+        let client_id = self.client_id.as_str();
         match &self.method {
             Method::ServerToServer { scopes } => {
-                server_to_server::request(self, secret, scopes).await
+                let scope = scopes.join(",");
+                self.post(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id),
+                    ("client_secret", secret.expose_secret()),
+                    ("scope", &scope),
+                ])
+                .await
             }
+            // The exchange: client credentials and a JWT signed now.
             #[cfg(feature = "ims-jwt")]
-            Method::ServiceAccount(account) => jwt::request(self, secret, account).await,
+            Method::ServiceAccount(account) => {
+                let now = crate::jwt::unix_now(PROVIDER)?;
+                let jwt = account.sign(client_id, &self.ims_origin, now)?;
+                self.post(&[
+                    ("client_id", client_id),
+                    ("client_secret", secret.expose_secret()),
+                    ("jwt_token", jwt.expose_secret()),
+                ])
+                .await
+            }
         }
     }
 
@@ -326,11 +333,11 @@ impl TokenSource for ImsSource {
     }
 
     fn key(&self) -> TokenKey {
-        TokenKey {
-            authority: self.token_url.to_string(),
-            client_id: self.client_id.clone(),
-            scope: self.method.scope(),
-        }
+        TokenKey::new(
+            self.token_url.as_str(),
+            &self.client_id,
+            self.method.scope(),
+        )
     }
 
     fn fetch(&self) -> BoxFuture<'_, Result<Token, AuthError>> {
@@ -437,7 +444,7 @@ mod tests {
     use std::time::Duration;
 
     use auditkit_runtime::Credential;
-    use wiremock::matchers::{body_string_contains, method, path};
+    use wiremock::matchers::method;
     use wiremock::{Mock, ResponseTemplate};
 
     use super::test_support::*;
@@ -479,14 +486,9 @@ mod tests {
 
     #[tokio::test]
     async fn refusal_keeps_imss_diagnostics_and_never_the_secret() {
-        let server = server().await;
         let refusal = ims_error(400, "invalid_client", "invalid client_id parameter")
             .insert_header("x-debug-id", "dbg-1");
-        Mock::given(method("POST"))
-            .and(path("/ims/token/v3"))
-            .respond_with(refusal)
-            .mount(&server)
-            .await;
+        let server = s2s_server(refusal).await;
         let bearer = s2s(&server).bearer(&http(), TokenCache::new()).unwrap();
         let error = bearer.token().await.unwrap_err();
         assert_eq!(error.kind(), AuthErrorKind::Rejected);
@@ -508,14 +510,9 @@ mod tests {
 
     #[tokio::test]
     async fn throttling_is_unavailable_with_retry_after() {
-        let server = server().await;
         let throttled =
             ims_error(429, "rate_limit", "too many requests").insert_header("retry-after", "5");
-        Mock::given(method("POST"))
-            .and(path("/ims/token/v3"))
-            .respond_with(throttled)
-            .mount(&server)
-            .await;
+        let server = s2s_server(throttled).await;
         let bearer = s2s(&server).bearer(&http(), TokenCache::new()).unwrap();
         let error = bearer.token().await.unwrap_err();
         assert_eq!(error.kind(), AuthErrorKind::Unavailable);
@@ -594,12 +591,7 @@ mod tests {
             ),
         ];
         for (name, answer, kind) in cases {
-            let server = server().await;
-            Mock::given(method("POST"))
-                .and(path("/ims/token/v3"))
-                .respond_with(answer)
-                .mount(&server)
-                .await;
+            let server = s2s_server(answer).await;
             let bearer = s2s(&server).bearer(&http(), TokenCache::new()).unwrap();
             let error = bearer.token().await.expect_err(name);
             assert_eq!(error.kind(), kind, "{name}: {error}");
@@ -613,14 +605,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_in_a_malformed_answer_is_not_quoted() {
-        let server = server().await;
         let answer = ResponseTemplate::new(200)
             .set_body_json(serde_json::json!({"access_token": TOKEN, "expires_in": [1]}));
-        Mock::given(method("POST"))
-            .and(path("/ims/token/v3"))
-            .respond_with(answer)
-            .mount(&server)
-            .await;
+        let server = s2s_server(answer).await;
         let bearer = s2s(&server).bearer(&http(), TokenCache::new()).unwrap();
         let error = bearer.token().await.unwrap_err();
         assert_eq!(error.kind(), AuthErrorKind::InvalidResponse);
@@ -651,16 +638,7 @@ mod tests {
 
     #[tokio::test]
     async fn rotation_tries_the_next_secret_on_invalid_client() {
-        let server = server().await;
-        let refusal = ims_error(401, "invalid_client", "invalid client_secret parameter");
-        Mock::given(body_string_contains("client_secret=old-secret"))
-            .respond_with(refusal)
-            .mount(&server)
-            .await;
-        Mock::given(body_string_contains("client_secret=new-secret"))
-            .respond_with(token_answer(86399.into()))
-            .mount(&server)
-            .await;
+        let server = rotation_server().await;
         let credential = ImsCredential::server_to_server("client-abc", "old-secret", ["openid"])
             .additional_secret("new-secret")
             .environment(custom(&server));
@@ -731,12 +709,7 @@ mod tests {
 
     #[tokio::test]
     async fn debug_output_never_shows_secrets_or_tokens() {
-        let server = server().await;
-        Mock::given(method("POST"))
-            .and(path("/ims/token/v3"))
-            .respond_with(token_answer(86399.into()))
-            .mount(&server)
-            .await;
+        let server = s2s_server(token_answer(86399.into())).await;
         let credential = s2s(&server)
             .additional_secret("second-secret-55")
             .org_id("ORG1@AdobeOrg");

@@ -1,10 +1,9 @@
 //! OAuth Server-to-Server: the project's client id and secret, exchanged for a token with
 //! the scopes of its credential.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use super::{ImsCredential, ImsSource, Method};
-use crate::token::TokenAnswer;
+use super::{ImsCredential, Method};
 
 impl ImsCredential {
     /// OAuth Server-to-Server: the project's client id, a client secret and its scopes.
@@ -31,27 +30,10 @@ impl ImsCredential {
     }
 }
 
-/// The token request: client credentials and the scopes, comma-separated.
-pub(super) async fn request(
-    source: &ImsSource,
-    secret: &SecretString,
-    scopes: &[String],
-) -> Result<TokenAnswer, auditkit_runtime::AuthError> {
-    let scope = scopes.join(",");
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", source.client_id.as_str()),
-        ("client_secret", secret.expose_secret()),
-        ("scope", scope.as_str()),
-    ];
-    source.post(&form).await
-}
-
 #[cfg(test)]
 mod tests {
     use auditkit_runtime::Credential;
-    use wiremock::Mock;
-    use wiremock::matchers::{body_string_contains, method, path};
+    use secrecy::ExposeSecret;
 
     use super::super::test_support::*;
     use super::*;
@@ -59,12 +41,7 @@ mod tests {
 
     #[tokio::test]
     async fn s2s_posts_the_form_and_sends_the_headers() {
-        let server = server().await;
-        Mock::given(method("POST"))
-            .and(path("/ims/token/v3"))
-            .respond_with(token_answer(86399.into()))
-            .mount(&server)
-            .await;
+        let server = s2s_server(token_answer(86399.into())).await;
         let bearer = s2s(&server)
             .org_id("ORG1@AdobeOrg")
             .bearer(&http(), TokenCache::new())
@@ -110,12 +87,7 @@ mod tests {
 
     #[tokio::test]
     async fn s2s_without_org_id_sends_no_org_header() {
-        let server = server().await;
-        Mock::given(method("POST"))
-            .and(path("/ims/token/v3"))
-            .respond_with(token_answer(86399.into()))
-            .mount(&server)
-            .await;
+        let server = s2s_server(token_answer(86399.into())).await;
         let bearer = s2s(&server).bearer(&http(), TokenCache::new()).unwrap();
         let headers = bearer.headers().await.unwrap();
         assert_eq!(header(&headers, "x-api-key"), Some("client-abc"));
@@ -125,12 +97,7 @@ mod tests {
 
     #[tokio::test]
     async fn s2s_expires_in_is_seconds() {
-        let server = server().await;
-        Mock::given(method("POST"))
-            .and(path("/ims/token/v3"))
-            .respond_with(token_answer(86399.into()))
-            .mount(&server)
-            .await;
+        let server = s2s_server(token_answer(86399.into())).await;
         // 1 h later the ~24 h token is still cached; 24 h later it is fetched again.
         assert_eq!(
             requests_after(&server, &s2s(&server), &[HOUR, 23 * HOUR]).await,
@@ -140,16 +107,7 @@ mod tests {
 
     #[tokio::test]
     async fn secret_strings_are_kept_as_they_are_and_posted() {
-        let server = server().await;
-        let refusal = ims_error(401, "invalid_client", "invalid client_secret parameter");
-        Mock::given(body_string_contains("client_secret=old-secret"))
-            .respond_with(refusal)
-            .mount(&server)
-            .await;
-        Mock::given(body_string_contains("client_secret=new-secret"))
-            .respond_with(token_answer(86399.into()))
-            .mount(&server)
-            .await;
+        let server = rotation_server().await;
         let (old, new) = (
             SecretString::from("old-secret"),
             SecretString::from("new-secret"),

@@ -11,11 +11,8 @@ use base64::Engine as _;
 #[cfg(feature = "ims-jwt")]
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Url;
-#[cfg(feature = "ims-jwt")]
-use wiremock::Mock;
-#[cfg(feature = "ims-jwt")]
-use wiremock::matchers::{method, path};
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub(crate) use crate::test_support::{http, server};
 use crate::{ImsCredential, ImsEnvironment, TokenCache};
@@ -170,4 +167,30 @@ pub(crate) async fn jwt_server(expires_in_ms: u64) -> MockServer {
 #[cfg(feature = "ims-jwt")]
 pub(crate) fn decode(part: &str) -> serde_json::Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// An IMS answering Server-to-Server token requests with `answer`.
+pub(crate) async fn s2s_server(answer: ResponseTemplate) -> MockServer {
+    let server = server().await;
+    Mock::given(method("POST"))
+        .and(path("/ims/token/v3"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// An IMS that refuses `old-secret` as `invalid_client` and gives a token for `new-secret`.
+pub(crate) async fn rotation_server() -> MockServer {
+    let server = server().await;
+    let refusal = ims_error(401, "invalid_client", "invalid client_secret parameter");
+    Mock::given(body_string_contains("client_secret=old-secret"))
+        .respond_with(refusal)
+        .mount(&server)
+        .await;
+    Mock::given(body_string_contains("client_secret=new-secret"))
+        .respond_with(token_answer(86399.into()))
+        .mount(&server)
+        .await;
+    server
 }
