@@ -29,8 +29,9 @@ impl ImsCredential {
     ///   select the Service Account (JWT) flow, which also needs `ADOBE_IMS_ORG_ID` and
     ///   `ADOBE_METASCOPES` (comma-separated).
     ///
-    /// Errors (kind [`AuthErrorKind::Configuration`]) name the missing or malformed variable,
-    /// and a near-miss such as `ADOBE_CLIENT_SECRETS` set in place of `ADOBE_CLIENT_SECRET`.
+    /// Errors (kind [`Configuration`](crate::AuthErrorKind::Configuration)) name the missing
+    /// or malformed variable, and a near-miss such as `ADOBE_CLIENT_SECRETS` set in place of
+    /// `ADOBE_CLIENT_SECRET`.
     pub fn from_vars<F>(lookup: F) -> Result<Self, crate::Error>
     where
         F: Fn(&str) -> Option<String>,
