@@ -3,12 +3,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+use auditkit_identity::ImsCredential;
 use auditkit_runtime::security::redact;
 use auditkit_runtime::{Call, Error, Pipeline};
 use reqwest::Url;
 use reqwest::header::HeaderName;
 
-use crate::auth::ims::ImsCredential;
 use crate::options::{Common, common_setters};
 
 pub use auditkit_adobe::Timestamp;
@@ -77,7 +77,7 @@ impl AdobeClientBuilder {
         })?;
         self.common.check(&base_url)?;
         let http = self.common.http()?;
-        let bearer = credential.bind(&http, self.common.token_cache())?;
+        let bearer = credential.bearer(&http, self.common.token_cache())?;
         let pipeline = self
             .common
             .pipeline(&base_url, Arc::new(bearer))

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use auditkit_identity::fuzzing::{ExpiresIn, entra_answer, ims_answer};
 use auditkit_runtime::{Pipeline, RetryPolicy};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -18,8 +19,6 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
-use crate::auth::ims::ExpiresIn;
-use crate::auth::{TokenAnswer, entra, ims};
 use crate::{AdobeClient, GraphClient, ListQuery};
 
 /// Feeds `body`, answered with `status`, to every operation of both clients (each decoding
@@ -203,17 +202,9 @@ fn headers_from(body: &Bytes) -> HeaderMap {
     headers
 }
 
-fn answer(status: StatusCode, body: &Bytes, headers: HeaderMap) -> TokenAnswer {
-    TokenAnswer {
-        status,
-        headers,
-        body: body.clone(),
-    }
-}
-
 fn entra_lifetime(status: StatusCode, body: &Bytes, headers: HeaderMap) -> Option<Duration> {
-    match entra::parse_token_answer(answer(status, body, headers)) {
-        Ok(token) => Some(token.lifetime),
+    match entra_answer(status, headers, body.clone()) {
+        Ok(lifetime) => Some(lifetime),
         Err(error) => {
             render(&error);
             None
@@ -227,8 +218,8 @@ fn ims_lifetime(
     headers: HeaderMap,
     unit: ExpiresIn,
 ) -> Option<Duration> {
-    match ims::parse_token_answer(answer(status, body, headers), unit) {
-        Ok(token) => Some(token.lifetime),
+    match ims_answer(status, headers, body.clone(), unit) {
+        Ok(lifetime) => Some(lifetime),
         Err(error) => {
             render(&error);
             None

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use auditkit_graph::types::{AuditEventCollectionResponse, ODataError, StringCollectionResponse};
+use auditkit_identity::{EntraCredential, GraphCloud};
 use auditkit_runtime::security::redact;
 use auditkit_runtime::security::{origin, same_origin};
 use auditkit_runtime::{Call, Error, ListingStop, NextLink, Pipeline};
@@ -16,7 +17,6 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
-use crate::auth::entra::{EntraCredential, GraphCloud};
 use crate::options::{Common, common_setters};
 
 pub use auditkit_graph::types::{
@@ -141,7 +141,7 @@ impl GraphClientBuilder {
         };
         self.common.check(&base_url)?;
         let http = self.common.http()?;
-        let bearer = credential.bind(self.cloud, &http, self.common.token_cache())?;
+        let bearer = credential.bearer(self.cloud, &http, self.common.token_cache())?;
         let pipeline = self
             .common
             .pipeline(&base_url, Arc::new(bearer))

@@ -5,7 +5,8 @@
 #![doc = include_str!("../../../README.md")]
 
 pub mod adobe;
-pub mod auth;
+/// The credentials and the token cache: the `auditkit-identity` crate, also usable alone.
+pub use auditkit_identity as auth;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -13,15 +14,15 @@ pub mod graph;
 mod options;
 
 pub use adobe::{AdobeClient, AdobeClientBuilder};
+pub use auditkit_identity::{
+    EntraCredential, GraphCloud, ImsCredential, ImsEnvironment, TokenCache, TokenKey,
+};
 pub use auditkit_runtime::http_client_builder;
 pub use auditkit_runtime::security::{printable, printable_json};
 pub use auditkit_runtime::{
     AuthError, AuthErrorKind, CallDetails, Clock, Error, ListingStop, ManualClock, NextLink,
     RateLimit, RetryBudget, RetryPolicy, ServiceError, Sleeper, Timeouts,
 };
-pub use auth::entra::{EntraCredential, GraphCloud};
-pub use auth::ims::{ImsCredential, ImsEnvironment};
-pub use auth::{TokenCache, TokenKey};
 pub use filter::{Field, Filter, OrderBy};
 pub use graph::{
     AuditEvents, DEFAULT_MAX_PAGES, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page,

@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
+use auditkit_identity::TokenCache;
 use auditkit_runtime::security::check_transport;
 use auditkit_runtime::{
     Clock, Credential, Error, PipelineBuilder, RateLimit, RetryBudget, RetryPolicy, Sleeper,
     SystemClock, Timeouts,
 };
 use reqwest::Url;
-
-use crate::auth::TokenCache;
 
 #[derive(Default)]
 pub(crate) struct Common {

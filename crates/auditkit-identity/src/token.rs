@@ -1,22 +1,17 @@
-//! Credentials: Entra ID for Microsoft Graph, Adobe IMS for the Audit Service, one token
-//! cache for both.
-
-mod cache;
-pub mod entra;
-pub mod ims;
+//! Tokens: what an issuer answered, the source that asks it, the cached bearer credential
+//! the runtime calls, and the token HTTP requests.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auditkit_runtime::security::check_transport;
 use auditkit_runtime::{AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
-pub use cache::{TokenCache, TokenKey};
+use crate::cache::{self, TokenCache, TokenKey};
 
 /// Tokens claiming to live longer than this, or less than a second, are refused as nonsense
 /// (Entra: ~1 h, IMS: 24 h).
@@ -71,10 +66,12 @@ pub(crate) trait TokenSource: Send + Sync + fmt::Debug {
     fn fetch(&self) -> BoxFuture<'_, Result<Token, AuthError>>;
 }
 
-/// A token source behind the shared cache, sending `Authorization: Bearer …` plus any fixed
-/// headers (Adobe's `x-api-key`).
+/// A credential bound to its token endpoint and a [`TokenCache`]: the runtime's
+/// [`Credential`], sending `Authorization: Bearer …` plus any fixed headers (Adobe's
+/// `x-api-key`). Made by [`crate::EntraCredential::bearer`] and
+/// [`crate::ImsCredential::bearer`]; cheap to clone, clones share the cached token.
 #[derive(Clone)]
-pub(crate) struct CachedBearer {
+pub struct CachedBearer {
     source: Arc<dyn TokenSource>,
     cache: TokenCache,
     slot: Arc<cache::Slot>,
@@ -104,8 +101,8 @@ impl CachedBearer {
         }
     }
 
-    /// The current access token, fetched if needed.
-    pub(crate) async fn token(&self) -> Result<SecretString, AuthError> {
+    /// The current access token, fetched if needed: for calling an API outside auditkit.
+    pub async fn token(&self) -> Result<SecretString, AuthError> {
         self.cache.token(&self.slot, self.source.as_ref()).await
     }
 }
@@ -145,6 +142,49 @@ pub(crate) struct TokenAnswer {
     pub(crate) body: Bytes,
 }
 
+impl TokenAnswer {
+    pub(crate) fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// Refuses plain http to `url` unless it is loopback or `allow_insecure_http`: the one check
+/// of a token endpoint, at configuration and again before every request.
+pub(crate) fn check_transport(
+    provider: &'static str,
+    url: &Url,
+    allow_insecure_http: bool,
+) -> Result<(), AuthError> {
+    auditkit_runtime::security::check_transport(url, allow_insecure_http)
+        .map_err(|why| AuthError::new(provider, AuthErrorKind::Insecure, why))
+}
+
+/// The settings of how a credential sends its token requests, the same on every credential
+/// (which have the fields `allow_insecure_http: bool` and `http: Option<reqwest::Client>`).
+macro_rules! token_request_setters {
+    () => {
+        /// Lets the secret travel over plain http to a host that is not loopback. For test
+        /// servers.
+        pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+            self.allow_insecure_http = allow;
+            self
+        }
+
+        /// The HTTP client for token requests (proxies, custom roots); by default the one
+        /// given to `bearer` (the facade's).
+        pub fn http_client(mut self, http: reqwest::Client) -> Self {
+            self.http = Some(http);
+            self
+        }
+    };
+}
+
+pub(crate) use token_request_setters;
+
 /// POSTs a form to a token endpoint. Refuses plain http to remote hosts before sending.
 pub(crate) async fn post_form(
     http: &reqwest::Client,
@@ -153,8 +193,7 @@ pub(crate) async fn post_form(
     form: &[(&str, &str)],
     allow_insecure_http: bool,
 ) -> Result<TokenAnswer, AuthError> {
-    check_transport(url, allow_insecure_http)
-        .map_err(|why| AuthError::new(provider, AuthErrorKind::Insecure, why))?;
+    check_transport(provider, url, allow_insecure_http)?;
     let request = http.post(url.clone()).form(form);
     receive(http, provider, request).await
 }
@@ -167,8 +206,7 @@ pub(crate) async fn get_token(
     headers: HeaderMap,
     allow_insecure_http: bool,
 ) -> Result<TokenAnswer, AuthError> {
-    check_transport(url, allow_insecure_http)
-        .map_err(|why| AuthError::new(provider, AuthErrorKind::Insecure, why))?;
+    check_transport(provider, url, allow_insecure_http)?;
     receive(http, provider, http.get(url.clone()).headers(headers)).await
 }
 
@@ -227,11 +265,7 @@ async fn receive(
         Some(rest) => Bytes::copy_from_slice(rest),
         None => Bytes::from(body),
     };
-    Ok(TokenAnswer {
-        status,
-        headers,
-        body,
-    })
+    Ok(TokenAnswer::new(status, headers, body))
 }
 
 /// How long a token endpoint asked to wait: the runtime's one `Retry-After` reading

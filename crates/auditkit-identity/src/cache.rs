@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use auditkit_runtime::{AuthError, Clock, SystemClock};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Token, TokenSource};
+use crate::token::{Token, TokenSource};
 
 /// Refresh no earlier than this before expiry, however long the token lives.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -19,6 +19,16 @@ pub struct TokenKey {
     pub authority: String,
     pub client_id: String,
     pub scope: String,
+}
+
+impl TokenKey {
+    pub(crate) fn new(authority: &str, client_id: &str, scope: String) -> Self {
+        Self {
+            authority: authority.to_owned(),
+            client_id: client_id.to_owned(),
+            scope,
+        }
+    }
 }
 
 impl fmt::Debug for TokenKey {
