@@ -190,7 +190,7 @@ fn contract_pipeline() -> auditkit_runtime::Pipeline {
 
 /// auditkit's reqwest has no process-wide TLS provider: `reqwest::Client::new()` would panic.
 fn http() -> reqwest::Client {
-    auditkit::http_client_builder().unwrap().build().unwrap()
+    auditkit::HttpClient::new().unwrap().reqwest().clone()
 }
 
 /// Header names that progenitor or the pipeline must never put on the wire.

@@ -25,7 +25,7 @@
 //! use auditkit_identity::{Credential, EntraCredential, ExposeSecret, GraphCloud, TokenCache};
 //!
 //! # async fn example() -> Result<(), auditkit_identity::Error> {
-//! let http = auditkit_identity::http_client()?;
+//! let http = auditkit_identity::HttpClient::new()?;
 //! let cache = TokenCache::new();
 //! let bearer = EntraCredential::from_env()?.bearer(GraphCloud::Global, &http, cache)?;
 //!
@@ -52,7 +52,7 @@ mod test_support;
 mod token;
 
 pub use auditkit_runtime::{
-    AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders, Error, http_client,
+    AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders, Error, HttpClient,
     http_client_builder,
 };
 pub use cache::{TokenCache, TokenKey};

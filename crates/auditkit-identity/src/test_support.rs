@@ -4,13 +4,10 @@ use std::net::TcpListener;
 
 use wiremock::MockServer;
 
-/// `reqwest::Client::new()` panics here: the crate enables reqwest's `rustls-no-provider`
-/// and installs no process-wide provider, so tests use the runtime's own builder.
-pub(crate) fn http() -> reqwest::Client {
-    auditkit_runtime::http_client_builder()
-        .unwrap()
-        .build()
-        .unwrap()
+/// The runtime's client (`reqwest::Client::new()` would panic: no process-wide TLS
+/// provider is installed).
+pub(crate) fn http() -> auditkit_runtime::HttpClient {
+    auditkit_runtime::HttpClient::new().unwrap()
 }
 
 /// A mock server on an ephemeral loopback port.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use auditkit_runtime::HttpClient;
 use auditkit_runtime::{AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
@@ -176,7 +177,7 @@ macro_rules! token_request_setters {
 
         /// The HTTP client for token requests (proxies, custom roots); by default the one
         /// given to `bearer` (the facade's).
-        pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        pub fn http_client(mut self, http: auditkit_runtime::HttpClient) -> Self {
             self.http = Some(http);
             self
         }
@@ -187,31 +188,36 @@ pub(crate) use token_request_setters;
 
 /// POSTs a form to a token endpoint. Refuses plain http to remote hosts before sending.
 pub(crate) async fn post_form(
-    http: &reqwest::Client,
+    http: &HttpClient,
     provider: &'static str,
     url: &Url,
     form: &[(&str, &str)],
     allow_insecure_http: bool,
 ) -> Result<TokenAnswer, AuthError> {
     check_transport(provider, url, allow_insecure_http)?;
-    let request = http.post(url.clone()).form(form);
+    let request = http.reqwest().post(url.clone()).form(form);
     receive(http, provider, request).await
 }
 
 /// GETs a token (managed identity endpoints). Same transport rules as [`post_form`].
 pub(crate) async fn get_token(
-    http: &reqwest::Client,
+    http: &HttpClient,
     provider: &'static str,
     url: &Url,
     headers: HeaderMap,
     allow_insecure_http: bool,
 ) -> Result<TokenAnswer, AuthError> {
     check_transport(provider, url, allow_insecure_http)?;
-    receive(http, provider, http.get(url.clone()).headers(headers)).await
+    receive(
+        http,
+        provider,
+        http.reqwest().get(url.clone()).headers(headers),
+    )
+    .await
 }
 
 async fn receive(
-    http: &reqwest::Client,
+    http: &HttpClient,
     provider: &'static str,
     request: reqwest::RequestBuilder,
 ) -> Result<TokenAnswer, AuthError> {
@@ -235,18 +241,10 @@ async fn receive(
             )
             .with_source(err.without_url())
         })?;
-    let requested = request.url().clone();
-    let mut response = http.execute(request).await.map_err(transport)?;
+    // An `HttpClient` follows no redirect: a 307 is answered here, never re-sent elsewhere
+    // with the secret.
+    let mut response = http.reqwest().execute(request).await.map_err(transport)?;
     let status = response.status();
-    // Only an answer from the token endpoint itself is believed (a client that follows
-    // redirects would have re-sent the secret elsewhere).
-    if let Some(why) = auditkit_runtime::transport::followed_redirect(&requested, &response) {
-        return Err(AuthError::new(
-            provider,
-            AuthErrorKind::InvalidResponse,
-            why,
-        ));
-    }
     let headers = response.headers().clone();
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
@@ -286,6 +284,7 @@ pub(crate) fn kind_for_status(status: StatusCode) -> AuthErrorKind {
 /// A short excerpt of a non-JSON answer for an error message (an HTML error page, say).
 pub(crate) fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let text: String = text.chars().filter(|c| !c.is_control()).take(120).collect();
-    text.trim().to_owned()
+    let text: String = text.chars().take(120).collect();
+    // The one rule for what a terminal would act on (controls, bidi controls).
+    auditkit_runtime::security::printable(text.trim()).into_owned()
 }

@@ -33,7 +33,7 @@ async fn an_entra_token_for_a_request_of_ones_own_shared_through_one_cache() {
         .expect(1)
         .mount(&server)
         .await;
-    let http = auditkit_identity::http_client().unwrap();
+    let http = auditkit_identity::HttpClient::new().unwrap();
     let cache = TokenCache::new();
     let credential =
         EntraCredential::client_secret_from("contoso", "app", SecretString::from("from-a-file"))
@@ -62,7 +62,7 @@ async fn an_ims_credential_gives_the_audit_service_headers() {
         .expect(1)
         .mount(&server)
         .await;
-    let http = auditkit_identity::http_client().unwrap();
+    let http = auditkit_identity::HttpClient::new().unwrap();
     let bearer = ImsCredential::server_to_server("client-abc", "s2s-secret", ["openid"])
         .org_id("ORG1@AdobeOrg")
         .environment(ImsEnvironment::Custom(server.uri().parse().unwrap()))

@@ -216,7 +216,7 @@ impl Details {
     /// The provider's own words (codes, descriptions, ids) are shown without terminal
     /// controls.
     fn render(&self) -> String {
-        let mut text = format!("{}: {}", self.provider, self.message);
+        let mut text = format!("{}: {}", self.provider, printable(&self.message));
         let mut facts = Vec::new();
         if let Some(status) = self.status {
             facts.push(format!("status {status}"));

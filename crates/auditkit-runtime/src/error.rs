@@ -139,14 +139,6 @@ pub enum Error {
         status: u16,
         details: Box<CallDetails>,
     },
-    /// The answer came from another URL than the one requested: the HTTP client followed a
-    /// redirect, which auditkit never does (see `transport`). It is not taken as the API's
-    /// answer; the request did reach the configured server, which answered with a redirect.
-    #[error("refused the answer: {message} ({details})")]
-    Redirected {
-        message: String,
-        details: Box<CallDetails>,
-    },
     /// A listing stopped before its end: the service handed out an `@odata.nextLink` that was
     /// already followed (following it would loop forever), or the caller's page limit was
     /// reached. The pages before were delivered; `next_link` is the link not followed.
@@ -287,7 +279,6 @@ impl Error {
             Error::Transport { details, .. }
             | Error::Timeout { details, .. }
             | Error::ResponseTooLarge { details, .. }
-            | Error::Redirected { details, .. }
             | Error::Decode { details, .. } => Some(details),
             _ => None,
         }
@@ -341,10 +332,7 @@ impl Error {
                 may_have_reached_server,
                 ..
             } => *may_have_reached_server,
-            Error::Service(_)
-            | Error::Decode { .. }
-            | Error::ResponseTooLarge { .. }
-            | Error::Redirected { .. } => true,
+            Error::Service(_) | Error::Decode { .. } | Error::ResponseTooLarge { .. } => true,
             _ => false,
         }
     }

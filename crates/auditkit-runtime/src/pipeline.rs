@@ -13,12 +13,11 @@
 //!    2. **credentials**: the [`Credential`]'s headers, only for requests to the configured
 //!       API's origin, fetched within the deadline;
 //!    3. **send**, with the smaller of [`Timeouts::attempt`] and the time left;
-//!    4. **believe the answer** only if it came from the URL requested (a client that follows
-//!       redirects gets the redirected answer refused, see [`crate::transport`]);
-//!    5. **guard the body**: the size cap and the removal of a leading BOM ([`crate::body`]);
-//!    6. **401**: the token is dropped and the request replayed once with a fresh one,
+//!    4. **guard the body**: the size cap and the removal of a leading BOM ([`crate::body`]);
+//!       a redirect is an answer like any other (see [`crate::transport`]: none is followed);
+//!    5. **401**: the token is dropped and the request replayed once with a fresh one,
 //!       outside the attempt count;
-//!    7. **retry or stop**: the policy's classification, `Retry-After`, capped exponential
+//!    6. **retry or stop**: the policy's classification, `Retry-After`, capped exponential
 //!       backoff with jitter, the shared budget and the deadline decide.
 //!
 //! What happened is written to the [`Call`](crate::Call) the request runs in; when the
@@ -448,7 +447,7 @@ impl Pipeline {
                 ));
             }
             *pending.timeout_mut() = Some(timeouts.attempt.min(remaining));
-            let outcome = self.send(client, pending, record).await?;
+            let outcome = self.send(client, pending, record).await;
 
             if let (Ok(response), Some(credential), Some(used)) = (&outcome, &credential, &used)
                 && response.status() == StatusCode::UNAUTHORIZED
@@ -518,13 +517,13 @@ impl Pipeline {
         }
     }
 
-    /// One attempt on the wire (stages 3.3 to 3.5): `Err` only when the answer is refused.
+    /// One attempt on the wire (stages 3.3 and 3.4).
     async fn send(
         &self,
         client: &reqwest::Client,
         request: Request,
         record: Option<&Record>,
-    ) -> Result<reqwest::Result<Response>, Stop> {
+    ) -> reqwest::Result<Response> {
         if let Some(record) = record {
             record.attempt();
         }
@@ -533,19 +532,9 @@ impl Pipeline {
             if let Some(record) = record {
                 record.answered(&response, None);
             }
-            return Ok(Ok(self.guard_body(response)));
+            return Ok(self.guard_body(response));
         }
-        let requested = request.url().clone();
-        let response = match client.execute(request).await {
-            Ok(response) => response,
-            Err(error) => return Ok(Err(error)),
-        };
-        if let Some(why) = crate::transport::followed_redirect(&requested, &response) {
-            return Err(Stop::Refused(Error::Redirected {
-                message: why,
-                details: Box::new(record.map(Record::details).unwrap_or_default()),
-            }));
-        }
+        let response = client.execute(request).await?;
         if let Some(record) = record {
             let request_id = self
                 .config
@@ -556,7 +545,7 @@ impl Pipeline {
                 .map(str::to_owned);
             record.answered(&response, request_id);
         }
-        Ok(Ok(self.guard_body(response)))
+        Ok(self.guard_body(response))
     }
 
     /// Puts the answer's body behind the size cap and the BOM removal ([`crate::body`]).

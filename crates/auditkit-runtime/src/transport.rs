@@ -8,16 +8,13 @@
 //! comes back to the caller as the answer it is (`Error::Service` with that status). This
 //! also keeps the https and origin rules true for every hop, since there is only one.
 //!
-//! A `reqwest::Client` built elsewhere may follow redirects; auditkit cannot see its policy,
-//! so [`followed_redirect`] checks every answer: an answer from another URL than the one
-//! requested is refused, never taken as the API's (or a token endpoint's) word.
+//! The rule cannot be undone from outside: auditkit takes its HTTP client only as an
+//! [`HttpClient`], which it builds itself from a `reqwest::ClientBuilder` (yours, with a proxy
+//! or extra roots, if you like) after setting the redirect policy last. A `reqwest::Client`
+//! built elsewhere, which might follow a 307 with the client secret, is never accepted.
 
 use std::sync::Arc;
 use std::time::Duration;
-
-use reqwest::{Response, Url};
-
-use crate::security::redact;
 
 /// How long establishing a connection may take (TCP and TLS); an attempt's own timeout
 /// still bounds the whole exchange.
@@ -33,8 +30,8 @@ pub const USER_AGENT: &str = concat!("auditkit/", env!("CARGO_PKG_VERSION"));
 ///
 /// auditkit builds reqwest without a default TLS provider, so `reqwest::Client::new()` panics
 /// in a program that depends on it and enables no other reqwest TLS feature: start from this
-/// builder to bring your own client (proxy, extra roots). Leave its redirect policy alone: a
-/// client that follows redirects gets its redirected answers refused.
+/// builder to bring your own client (proxy, extra roots), then hand it to
+/// [`HttpClient::from_builder`].
 pub fn http_client_builder() -> Result<reqwest::ClientBuilder, crate::Error> {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -50,27 +47,34 @@ pub fn http_client_builder() -> Result<reqwest::ClientBuilder, crate::Error> {
         .user_agent(USER_AGENT))
 }
 
-/// The client [`http_client_builder`] builds.
-pub fn http_client() -> Result<reqwest::Client, crate::Error> {
-    http_client_builder()?
-        .build()
-        .map_err(|err| crate::Error::InvalidRequest(format!("cannot build the http client: {err}")))
-}
+/// The HTTP client auditkit sends every request through: one it built, following no
+/// redirect. Cheap to clone; clones share the connection pool, so one `HttpClient` can serve
+/// every client and credential of an application.
+#[derive(Clone, Debug)]
+pub struct HttpClient(reqwest::Client);
 
-/// Why an answer must not be believed: it came from another URL than the one requested,
-/// because the HTTP client followed a redirect. `None` for an answer to the request itself.
-pub fn followed_redirect(requested: &Url, response: &Response) -> Option<String> {
-    // A fragment is never sent, so an answer's URL has none: it is no sign of a redirect.
-    fn sent(url: &Url) -> &str {
-        &url[..url::Position::AfterQuery]
+impl HttpClient {
+    /// The client of [`http_client_builder`] as it is.
+    pub fn new() -> Result<Self, crate::Error> {
+        Self::from_builder(http_client_builder()?)
     }
-    (sent(response.url()) != sent(requested)).then(|| {
-        format!(
-            "the http client followed a redirect from {} to {}; auditkit follows none (build the client from auditkit::http_client_builder())",
-            redact(requested),
-            redact(response.url())
-        )
-    })
+
+    /// A client from your builder (start from [`http_client_builder`] and add a proxy or
+    /// roots): whatever redirect policy it had, the built client follows none.
+    pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, crate::Error> {
+        builder
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map(Self)
+            .map_err(|err| {
+                crate::Error::InvalidRequest(format!("cannot build the http client: {err}"))
+            })
+    }
+
+    /// The `reqwest::Client` inside, for requests auditkit makes.
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.0
+    }
 }
 
 /// What went wrong with a request, for logs: reqwest's kind and the causes, without the URL

@@ -78,7 +78,10 @@ async fn every_attempt_carries_the_calls_headers_and_only_the_api_gets_the_token
         .respond_with(ResponseTemplate::new(200))
         .mount(&other)
         .await;
-    let http = auditkit_runtime::http_client().unwrap();
+    let http = auditkit_runtime::HttpClient::new()
+        .unwrap()
+        .reqwest()
+        .clone();
     let pipeline = pipeline(&api, Arc::new(Fixed::default()));
 
     let call = Call::new();
@@ -127,7 +130,10 @@ async fn every_attempt_carries_the_calls_headers_and_only_the_api_gets_the_token
 #[tokio::test]
 async fn a_refusal_is_the_calls_typed_error_and_a_local_answer_without_a_call() {
     let api = server().await;
-    let http = auditkit_runtime::http_client().unwrap();
+    let http = auditkit_runtime::HttpClient::new()
+        .unwrap()
+        .reqwest()
+        .clone();
     let failing = Arc::new(Fixed {
         fail: true,
         ..Fixed::default()
@@ -182,7 +188,10 @@ async fn local_answers_go_through_every_other_stage() {
         })
         .build()
         .unwrap();
-    let http = auditkit_runtime::http_client().unwrap();
+    let http = auditkit_runtime::HttpClient::new()
+        .unwrap()
+        .reqwest()
+        .clone();
     let call = Call::new();
     let outcome = call
         .run(pipeline.execute(&http, get(&http, "http://127.0.0.1:9/"), "op"))

@@ -25,9 +25,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use auditkit::graph::AuditEvent;
-use auditkit_ship::{Durability, Shipper};
 use auditkit::{EntraCredential, GraphClient};
 use auditkit_emulator::{Emulator, EmulatorConfig};
+use auditkit_ship::{Durability, Shipper};
 use uuid::Uuid;
 
 fn event(n: u64) -> AuditEvent {
@@ -157,7 +157,7 @@ fn main() {
                 .authority_host(emulator.url()),
             )
             .base_url(emulator.graph_url())
-            .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+            .http_client(auditkit::HttpClient::new().unwrap())
             .build()
             .unwrap();
         // Warm up: token, connections.

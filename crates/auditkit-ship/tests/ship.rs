@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auditkit::graph::AuditEvent;
-use auditkit_ship::{ADOBE_EVENT_ID_TAG, Durability, GraphShipper, ShipError, Shipper, WhenFull};
 use auditkit::{
     AdobeClient, EntraCredential, GraphClient, ImsCredential, ImsEnvironment, ListQuery,
     ManualClock, RateLimit, RetryPolicy, Timeouts,
 };
 use auditkit_emulator::{Emulator, EmulatorConfig, Fault, FaultConfig};
+use auditkit_ship::{ADOBE_EVENT_ID_TAG, Durability, GraphShipper, ShipError, Shipper, WhenFull};
 use futures::TryStreamExt;
 use serde_json::json;
 use uuid::Uuid;
@@ -60,7 +60,7 @@ fn graph_builder(uri: &str) -> auditkit::GraphClientBuilder {
             EntraCredential::client_secret("tenant", "app", "secret").authority_host(uri.clone()),
         )
         .base_url(uri.join("/v1.0").unwrap())
-        .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+        .http_client(auditkit::HttpClient::new().unwrap())
         .retry(
             RetryPolicy::default()
                 .max_attempts(2)
@@ -806,7 +806,7 @@ fn adobe(server: &MockServer) -> AdobeClient {
                 .org_id("ORG@AdobeOrg")
                 .environment(ImsEnvironment::Custom(uri)),
         )
-        .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+        .http_client(auditkit::HttpClient::new().unwrap())
         .retry(RetryPolicy::none())
         .build()
         .unwrap()
@@ -936,7 +936,7 @@ impl Target {
                     .authority_host(url::Url::parse(&self.url).unwrap()),
             )
             .base_url(url::Url::parse(&self.graph_url).unwrap())
-            .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+            .http_client(auditkit::HttpClient::new().unwrap())
             .retry(retry.jitter_seed(self.seed))
             .timeouts(Timeouts {
                 attempt,

@@ -299,14 +299,15 @@ struct Clients {
 
 impl Clients {
     fn new(origin: &url::Url) -> Self {
-        let http = auditkit::http_client_builder().unwrap().build().unwrap();
+        let shared = auditkit::HttpClient::new().unwrap();
+        let http = shared.reqwest().clone();
         let facade = GraphClient::builder()
             .credential(
                 EntraCredential::client_secret("tenant", "app", "secret")
                     .authority_host(origin.clone()),
             )
             .base_url(origin.join("/v1.0").unwrap())
-            .http_client(http.clone())
+            .http_client(shared)
             .build()
             .unwrap();
         let mut new_event: AuditEvent = serde_json::from_str(&event_json(7)).unwrap();

@@ -19,7 +19,7 @@ pub use auditkit_adobe::types::{AuditEvent as AdobeAuditEvent, Resource, Service
 #[derive(Clone)]
 pub struct AdobeClient {
     base_url: Url,
-    http: reqwest::Client,
+    http: auditkit_runtime::HttpClient,
     pipeline: Pipeline,
     /// The generated client, built once and shared by every call.
     api: auditkit_adobe::Client,
@@ -91,9 +91,14 @@ impl AdobeClientBuilder {
 }
 
 impl AdobeClient {
-    pub(crate) fn from_parts(base_url: Url, http: reqwest::Client, pipeline: Pipeline) -> Self {
+    pub(crate) fn from_parts(
+        base_url: Url,
+        http: auditkit_runtime::HttpClient,
+        pipeline: Pipeline,
+    ) -> Self {
         let base = base_url.as_str().trim_end_matches('/');
-        let api = auditkit_adobe::Client::new_with_client(base, http.clone(), pipeline.clone());
+        let api =
+            auditkit_adobe::Client::new_with_client(base, http.reqwest().clone(), pipeline.clone());
         Self {
             base_url,
             http,

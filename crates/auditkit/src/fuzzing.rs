@@ -92,7 +92,7 @@ impl Bench {
             .local_answers(respond)
             .build()
             .expect("a pipeline without credential or URL always builds");
-        let http = auditkit_runtime::http_client().expect("the http client builds");
+        let http = auditkit_runtime::HttpClient::new().expect("the http client builds");
         let base = |path: &str| {
             url::Url::parse(&format!("http://127.0.0.1:9{path}")).expect("a fixed URL")
         };

@@ -46,7 +46,7 @@ impl GraphVersion {
 #[derive(Clone)]
 pub struct GraphClient {
     base_url: Url,
-    http: reqwest::Client,
+    http: auditkit_runtime::HttpClient,
     pipeline: Pipeline,
     /// The generated client, built once: every call shares it (its record travels with the
     /// call, see `auditkit_runtime::Call`).
@@ -159,7 +159,7 @@ impl GraphClientBuilder {
 impl GraphClient {
     pub(crate) fn from_parts(
         base_url: Url,
-        http: reqwest::Client,
+        http: auditkit_runtime::HttpClient,
         pipeline: Pipeline,
         max_pages: u64,
     ) -> Self {
@@ -260,13 +260,17 @@ impl GraphClient {
         }
         let request = self
             .http
+            .reqwest()
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json")
             .build()
             .map_err(|err| Error::InvalidRequest(err.without_url().to_string()))?;
         let call = Call::new();
         let outcome = call
-            .run(self.pipeline.execute(&self.http, request, operation))
+            .run(
+                self.pipeline
+                    .execute(self.http.reqwest(), request, operation),
+            )
             .await;
         call.finish_json::<T, ODataError>(outcome).await
     }
@@ -274,11 +278,11 @@ impl GraphClient {
 
 fn generated_client(
     base_url: &Url,
-    http: &reqwest::Client,
+    http: &auditkit_runtime::HttpClient,
     pipeline: &Pipeline,
 ) -> auditkit_graph::Client {
     let base = base_url.as_str().trim_end_matches('/');
-    auditkit_graph::Client::new_with_client(base, http.clone(), pipeline.clone())
+    auditkit_graph::Client::new_with_client(base, http.reqwest().clone(), pipeline.clone())
 }
 
 /// A `@odata.nextLink` as an absolute URL, normalised: OData lets a service send it relative

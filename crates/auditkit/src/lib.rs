@@ -17,12 +17,12 @@ pub use adobe::{AdobeClient, AdobeClientBuilder};
 pub use auditkit_identity::{
     EntraCredential, GraphCloud, ImsCredential, ImsEnvironment, TokenCache, TokenKey,
 };
-pub use auditkit_runtime::http_client_builder;
 pub use auditkit_runtime::security::{printable, printable_json};
 pub use auditkit_runtime::{
     AuthError, AuthErrorKind, CallDetails, Clock, Error, ListingStop, ManualClock, NextLink,
     RateLimit, RetryBudget, RetryPolicy, ServiceError, Sleeper, Timeouts,
 };
+pub use auditkit_runtime::{HttpClient, http_client_builder};
 pub use filter::{Field, Filter, OrderBy};
 pub use graph::{
     AuditEvents, DEFAULT_MAX_PAGES, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page,

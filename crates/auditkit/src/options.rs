@@ -12,7 +12,7 @@ use reqwest::Url;
 
 #[derive(Default)]
 pub(crate) struct Common {
-    pub(crate) http: Option<reqwest::Client>,
+    pub(crate) http: Option<auditkit_runtime::HttpClient>,
     pub(crate) token_cache: Option<TokenCache>,
     pub(crate) allow_insecure_http: bool,
     pub(crate) retry: Option<RetryPolicy>,
@@ -28,10 +28,10 @@ impl Common {
         check_transport(base_url, self.allow_insecure_http).map_err(Error::Refused)
     }
 
-    pub(crate) fn http(&self) -> Result<reqwest::Client, Error> {
+    pub(crate) fn http(&self) -> Result<auditkit_runtime::HttpClient, Error> {
         match &self.http {
             Some(http) => Ok(http.clone()),
-            None => auditkit_runtime::http_client(),
+            None => auditkit_runtime::HttpClient::new(),
         }
     }
 
@@ -77,10 +77,10 @@ impl Common {
 /// The setters of [`Common`], the same on both client builders.
 macro_rules! common_setters {
     () => {
-        /// Your own `reqwest::Client` (proxy, custom root certificates); start from
-        /// [`crate::http_client_builder`]. It is used for the API and, unless the credential
-        /// has its own, for token requests.
-        pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        /// Your own HTTP client (proxy, custom root certificates): start from
+        /// [`crate::http_client_builder`] and make it an [`crate::HttpClient`]. It is used for
+        /// the API and, unless the credential has its own, for token requests.
+        pub fn http_client(mut self, http: $crate::HttpClient) -> Self {
             self.common.http = Some(http);
             self
         }

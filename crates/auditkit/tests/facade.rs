@@ -23,8 +23,8 @@ const TOKEN_2: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.access-token-2";
 const TENANT: &str = "contoso.onmicrosoft.com";
 const TOKEN_PATH: &str = "/contoso.onmicrosoft.com/oauth2/v2.0/token";
 
-fn http() -> reqwest::Client {
-    auditkit::http_client_builder().unwrap().build().unwrap()
+fn http() -> auditkit::HttpClient {
+    auditkit::HttpClient::new().unwrap()
 }
 
 async fn start() -> MockServer {

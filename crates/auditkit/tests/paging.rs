@@ -37,7 +37,7 @@ fn client(server: &MockServer) -> GraphClient {
             EntraCredential::client_secret("tenant", "app", "secret").authority_host(uri.clone()),
         )
         .base_url(uri.join("/v1.0").unwrap())
-        .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+        .http_client(auditkit::HttpClient::new().unwrap())
         .retry(RetryPolicy::default().jitter_seed(1))
         .time(Arc::new(clock.clone()), Arc::new(clock))
         .build()

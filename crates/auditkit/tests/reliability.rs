@@ -42,7 +42,7 @@ fn builder(server: &MockServer, clock: &ManualClock) -> GraphClientBuilder {
             EntraCredential::client_secret("tenant", "app", "secret").authority_host(uri.clone()),
         )
         .base_url(uri.join("/v1.0").unwrap())
-        .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+        .http_client(auditkit::HttpClient::new().unwrap())
         .retry(RetryPolicy::default().jitter_seed(SEED))
         .time(Arc::new(clock.clone()), Arc::new(clock.clone()))
 }
@@ -432,7 +432,7 @@ async fn a_never_ending_answer_is_cut_off_by_the_attempt_timeout() {
                 .authority_host(url::Url::parse(&token_server.uri()).unwrap()),
         )
         .base_url(url::Url::parse(&format!("http://{address}/v1.0")).unwrap())
-        .http_client(auditkit::http_client_builder().unwrap().build().unwrap())
+        .http_client(auditkit::HttpClient::new().unwrap())
         .retry(RetryPolicy::none())
         .timeouts(Timeouts {
             attempt: Duration::from_millis(500),
@@ -643,11 +643,12 @@ async fn a_connect_timeout_sent_nothing_and_is_retried_even_for_a_post() {
     let tokens = start().await;
     let (address, _listener, _filler) = hanging_address();
     let clock = ManualClock::new();
-    let http = auditkit::http_client_builder()
-        .unwrap()
-        .connect_timeout(Duration::from_millis(150))
-        .build()
-        .unwrap();
+    let http = auditkit::HttpClient::from_builder(
+        auditkit::http_client_builder()
+            .unwrap()
+            .connect_timeout(Duration::from_millis(150)),
+    )
+    .unwrap();
     let client = builder(&tokens, &clock)
         .base_url(url::Url::parse(&format!("http://{address}/v1.0")).unwrap())
         .http_client(http)

@@ -139,7 +139,7 @@ pub(super) struct ManagedIdentitySource {
     headers: HeaderMap,
     key: TokenKey,
     allow_insecure_http: bool,
-    http: reqwest::Client,
+    http: auditkit_runtime::HttpClient,
 }
 
 impl fmt::Debug for ManagedIdentitySource {
@@ -156,7 +156,7 @@ impl ManagedIdentitySource {
         client_id: &str,
         cloud: GraphCloud,
         allow_insecure_http: bool,
-        http: reqwest::Client,
+        http: auditkit_runtime::HttpClient,
     ) -> Result<Self, crate::Error> {
         let resource = cloud.resource();
         let mut headers = HeaderMap::new();

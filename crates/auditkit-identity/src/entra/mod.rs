@@ -164,7 +164,7 @@ pub struct EntraCredential {
     method: Method,
     authority_host: Option<Url>,
     allow_insecure_http: bool,
-    http: Option<reqwest::Client>,
+    http: Option<auditkit_runtime::HttpClient>,
     /// A builder option that does not fit the method (reported by `bind`).
     misuse: Option<&'static str>,
 }
@@ -256,7 +256,7 @@ impl EntraCredential {
     pub fn bearer(
         &self,
         cloud: GraphCloud,
-        default_http: &reqwest::Client,
+        default_http: &auditkit_runtime::HttpClient,
         cache: TokenCache,
     ) -> Result<CachedBearer, crate::Error> {
         if let Some(misuse) = self.misuse {
@@ -306,7 +306,7 @@ struct EntraSource {
     client_id: String,
     method: Method,
     allow_insecure_http: bool,
-    http: reqwest::Client,
+    http: auditkit_runtime::HttpClient,
 }
 
 impl fmt::Debug for EntraSource {

@@ -134,7 +134,7 @@ pub struct ImsCredential {
     org_id: Option<String>,
     environment: ImsEnvironment,
     allow_insecure_http: bool,
-    http: Option<reqwest::Client>,
+    http: Option<auditkit_runtime::HttpClient>,
 }
 
 impl fmt::Debug for ImsCredential {
@@ -213,7 +213,7 @@ impl ImsCredential {
     /// remote host.
     pub fn bearer(
         &self,
-        default_http: &reqwest::Client,
+        default_http: &auditkit_runtime::HttpClient,
         cache: TokenCache,
     ) -> Result<CachedBearer, crate::Error> {
         let config = |what: &str| crate::Error::InvalidRequest(format!("adobe ims {what}"));
@@ -270,7 +270,7 @@ struct ImsSource {
     secrets: Vec<SecretString>,
     method: Method,
     allow_insecure_http: bool,
-    http: reqwest::Client,
+    http: auditkit_runtime::HttpClient,
 }
 
 impl fmt::Debug for ImsSource {

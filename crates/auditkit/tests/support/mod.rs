@@ -48,8 +48,8 @@ pub fn url(server: &MockServer) -> url::Url {
     url::Url::parse(&server.uri()).unwrap()
 }
 
-pub fn http() -> reqwest::Client {
-    auditkit::http_client_builder().unwrap().build().unwrap()
+pub fn http() -> auditkit::HttpClient {
+    auditkit::HttpClient::new().unwrap()
 }
 
 /// A Graph client of `server` whose retries wait on a `ManualClock` (recorded, not slept).
