@@ -1,21 +1,18 @@
 //! What each subcommand does, through the `auditkit` facade.
 
-use std::io::IsTerminal;
 use std::path::Path;
 
 use auditkit::adobe::AdobeAuditEvent;
 use auditkit::graph::AuditEvent;
-use auditkit::{
-    AdobeClient, EntraCredential, Filter, GraphClient, GraphCloud, GraphVersion, ImsCredential,
-    ImsEnvironment, ListQuery,
-};
+use auditkit::{Filter, ListQuery};
 use auditkit_emulator::{Emulator, EmulatorConfig, Fault, FaultConfig};
 use futures::TryStreamExt;
-use secrecy::ExposeSecret;
 
+use crate::clients::{adobe_client, graph_client};
 use crate::exit::{Failure, UNEXPECTED};
 use crate::output::Printer;
-use crate::{AdobeCommand, AdobeTarget, Cloud, Command, EmulatorArgs, GraphCommand, GraphTarget};
+use crate::progress::Progress;
+use crate::{AdobeCommand, Command, EmulatorArgs, GraphCommand};
 
 pub(crate) async fn run(command: Command) -> Result<(), Failure> {
     match command {
@@ -86,45 +83,6 @@ async fn emulator(args: EmulatorArgs) -> Result<(), Failure> {
         .map_err(|err| Failure::new(UNEXPECTED, format!("cannot wait for Ctrl-C: {err}")))?;
     emulator.shutdown().await;
     Ok(())
-}
-
-pub(crate) fn graph_client(target: &GraphTarget) -> Result<GraphClient, Failure> {
-    let secret = crate::secret::from_command_line(
-        target.client_secret.as_ref(),
-        target.client_secret_file.as_deref(),
-        "AZURE_CLIENT_SECRET",
-    )?;
-    // Each of tenant, client id and secret comes from its flag or else from Microsoft's
-    // variable, so a secret file goes with AZURE_TENANT_ID and AZURE_CLIENT_ID, say.
-    let flag = |name: &str| match name {
-        "AZURE_TENANT_ID" => target.tenant.clone(),
-        "AZURE_CLIENT_ID" => target.client_id.clone(),
-        "AZURE_CLIENT_SECRET" => secret.as_ref().map(|s| s.expose_secret().to_owned()),
-        _ => None,
-    };
-    let mut credential =
-        EntraCredential::from_vars(|name| flag(name).or_else(|| std::env::var(name).ok()))?;
-    if let Some(host) = &target.authority_host {
-        credential = credential.authority_host(host.clone());
-    }
-    let cloud = match target.cloud {
-        Cloud::Global => GraphCloud::Global,
-        Cloud::UsGov => GraphCloud::UsGov,
-        Cloud::UsGovDod => GraphCloud::UsGovDod,
-        Cloud::China => GraphCloud::China,
-    };
-    let mut builder = GraphClient::builder()
-        .credential(credential)
-        .cloud(cloud)
-        .version(if target.beta {
-            GraphVersion::Beta
-        } else {
-            GraphVersion::V1
-        });
-    if let Some(url) = &target.base_url {
-        builder = builder.base_url(url.clone());
-    }
-    Ok(builder.build()?)
 }
 
 async fn graph(command: GraphCommand) -> Result<(), Failure> {
@@ -254,42 +212,6 @@ fn since_and_category(
     })
 }
 
-pub(crate) fn adobe_client(target: AdobeTarget) -> Result<AdobeClient, Failure> {
-    let AdobeTarget {
-        base_url,
-        ims_host,
-        client_id,
-        client_secret,
-        client_secret_file,
-        scopes,
-        org_id,
-    } = target;
-    let secret = crate::secret::from_command_line(
-        client_secret.as_ref(),
-        client_secret_file.as_deref(),
-        "ADOBE_CLIENT_SECRET",
-    )?;
-    // Each setting comes from its flag or else from Adobe's variable.
-    let flag = |name: &str| match name {
-        "ADOBE_CLIENT_ID" => client_id.clone(),
-        "ADOBE_CLIENT_SECRET" => secret.as_ref().map(|s| s.expose_secret().to_owned()),
-        "ADOBE_SCOPES" => scopes.clone(),
-        _ => None,
-    };
-    let mut credential =
-        ImsCredential::from_vars(|name| flag(name).or_else(|| std::env::var(name).ok()))?;
-    if let Some(org) = org_id {
-        credential = credential.org_id(org);
-    }
-    if let Some(host) = ims_host {
-        credential = credential.environment(ImsEnvironment::Custom(host));
-    }
-    Ok(AdobeClient::builder()
-        .base_url(base_url)
-        .credential(credential)
-        .build()?)
-}
-
 async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
     let AdobeCommand::Post {
         target,
@@ -367,70 +289,4 @@ fn parse_events<T: serde::de::DeserializeOwned>(
                 .map_err(|err| Failure::input(format!("{source} line {}: {err}", n + 1)))
         })
         .collect()
-}
-
-/// A progress indicator on stderr, only when stderr is a terminal.
-pub(crate) struct Progress(Option<indicatif::ProgressBar>);
-
-impl Progress {
-    pub(crate) fn bar(total: u64, what: &'static str) -> Self {
-        Self::when_terminal(|| {
-            let bar = indicatif::ProgressBar::new(total);
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
-            {
-                bar.set_style(style);
-            }
-            bar.set_message(what);
-            bar
-        })
-    }
-
-    pub(crate) fn bytes(total: u64, what: &'static str) -> Self {
-        Self::when_terminal(|| {
-            let bar = indicatif::ProgressBar::new(total);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-            ) {
-                bar.set_style(style);
-            }
-            bar.set_message(what);
-            bar
-        })
-    }
-
-    pub(crate) fn spinner(what: &'static str) -> Self {
-        Self::when_terminal(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_message(what);
-            bar
-        })
-    }
-
-    fn when_terminal(make: impl FnOnce() -> indicatif::ProgressBar) -> Self {
-        Self(std::io::stderr().is_terminal().then(make))
-    }
-
-    pub(crate) fn inc(&self) {
-        if let Some(bar) = &self.0 {
-            bar.inc(1);
-        }
-    }
-
-    pub(crate) fn set(&self, position: u64) {
-        if let Some(bar) = &self.0 {
-            bar.set_position(position);
-        }
-    }
-
-    pub(crate) fn message(&self, message: String) {
-        if let Some(bar) = &self.0 {
-            bar.set_message(message);
-        }
-    }
-
-    pub(crate) fn finish(&self) {
-        if let Some(bar) = &self.0 {
-            bar.finish_and_clear();
-        }
-    }
 }

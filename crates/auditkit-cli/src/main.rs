@@ -4,9 +4,11 @@
 // A command-line tool writes its results to standard output.
 #![allow(clippy::print_stdout)]
 
+mod clients;
 mod commands;
 mod exit;
 mod output;
+mod progress;
 mod quickstart;
 mod secret;
 mod ship;

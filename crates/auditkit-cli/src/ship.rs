@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use auditkit_ship::{Destination, PauseCause, ShipError, Shipper, Stats};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 
-use crate::commands::{Progress, adobe_client, graph_client};
+use crate::clients::{adobe_client, graph_client};
 use crate::exit::{AUTH, BAD_INPUT, Failure, NETWORK, REJECTED, RETRY_LATER, UNEXPECTED};
+use crate::progress::Progress;
 use crate::{AdobeTarget, Format, GraphTarget, ShipArgs, ShipOutput, ShipTo};
 
 pub(crate) async fn run(args: ShipArgs) -> Result<(), Failure> {
