@@ -60,6 +60,12 @@ async fn summary(response: reqwest::Response, base: &str) -> String {
     if let Some(text) = body.as_str() {
         return format!("{head} \"{text}\"");
     }
+    if let Some(id) = body["id"].as_str() {
+        return format!(
+            "{head} {} id={id}",
+            body["@odata.context"].as_str().unwrap()
+        );
+    }
     format!(
         "{head} {} next={} values={}",
         body["@odata.context"].as_str().unwrap(),
@@ -104,7 +110,7 @@ async fn every_path_and_method_gets_its_answer() {
         )
     };
     let usage = "400 invalidRequest: getAuditActivityTypes takes one parameter: getAuditActivityTypes(category='{category}')".to_owned();
-    let count = "200 text 3".to_owned();
+    let count = "200 text 4".to_owned();
     let tenant = emulator.credentials().tenant.clone();
     let token_path = format!("/{tenant}/oauth2/v2.0/token");
     let no_grant = "400 entra invalid_request: AADSTS900144: The request body must contain the following parameter: 'grant_type'.".to_owned();
@@ -133,6 +139,11 @@ async fn every_path_and_method_gets_its_answer() {
         ("POST", "/v1.0/oauth2/v2.0/token".into(), Auth::None, not_found("oauth2")),
         // ids are percent-decoded once
         ("GET", format!("{events}/a%2Fb"), Auth::Graph, no_event.clone()),
+        ("GET", format!("{events}/%2524count"), Auth::Graph, no_event.clone()),
+        ("GET", format!("{events}/It%27s%20%C3%A9"), Auth::Graph, format!("200 {{BASE}}/v1.0/$metadata#deviceManagement/auditEvents/$entity id=It's é")),
+        ("GET", format!("{events}/It's%20%c3%a9/"), Auth::Graph, format!("200 {{BASE}}/v1.0/$metadata#deviceManagement/auditEvents/$entity id=It's é")),
+        ("HEAD", format!("{events}/x"), Auth::Graph, "405 [GET, PATCH, DELETE] (no body)".into()),
+        ("HEAD", format!("{events}/$count"), Auth::Graph, "405 [GET] (no body)".into()),
         ("GET", format!("{events}/%ZZ"), Auth::Graph, "400 invalidRequest: '%ZZ' has a bad percent-escape".into()),
         ("GET", format!("{events}/%FF"), Auth::Graph, "400 invalidRequest: a percent-decoded value is not valid UTF-8".into()),
         ("GET", format!("{events}//"), Auth::Graph, "400 invalidRequest: an audit event id must not be empty".into()),
@@ -190,6 +201,9 @@ async fn every_path_and_method_gets_its_answer() {
         ("POST", "/other/oauth2/v2.0/token".into(), Auth::None, unknown_tenant("other")),
         ("POST", "/a%20b/oauth2/v2.0/token".into(), Auth::None, unknown_tenant("a b")),
         ("POST", "/audits/oauth2/v2.0/token".into(), Auth::None, unknown_tenant("audits")),
+        ("POST", "/ims/oauth2/v2.0/token".into(), Auth::None, unknown_tenant("ims")),
+        ("POST", "/beta/oauth2/v2.0/token".into(), Auth::None, not_found("oauth2")),
+        ("POST", "/v1.0x/oauth2/v2.0/token".into(), Auth::None, unknown_tenant("v1.0x")),
         // everything else
         ("GET", "/v1.0x/deviceManagement/auditEvents".into(), Auth::Graph, not_served("v1.0x")),
         ("GET", "/betax".into(), Auth::Graph, not_served("betax")),
@@ -200,6 +214,15 @@ async fn every_path_and_method_gets_its_answer() {
         ("GET", "/nothing/else/".into(), Auth::None, not_served("nothing")),
         ("GET", "/%FF".into(), Auth::None, not_served("%FF")),
     ];
+    // An id that needs percent-encoding in a path.
+    let created = client
+        .post(common::events_url(&emulator))
+        .bearer_auth(&graph)
+        .json(&serde_json::json!({"id": "It's é"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
     let mut wrong = Vec::new();
     for (method, path, auth, expected) in &cases {
         let mut request = client.request(method.parse().unwrap(), format!("{base}{path}"));
