@@ -111,6 +111,8 @@ async fn every_path_and_method_gets_its_answer() {
     };
     let usage = "400 invalidRequest: getAuditActivityTypes takes one parameter: getAuditActivityTypes(category='{category}')".to_owned();
     let count = "200 text 4".to_owned();
+    let entity =
+        "200 {BASE}/v1.0/$metadata#deviceManagement/auditEvents/$entity id=It's é".to_owned();
     let tenant = emulator.credentials().tenant.clone();
     let token_path = format!("/{tenant}/oauth2/v2.0/token");
     let no_grant = "400 entra invalid_request: AADSTS900144: The request body must contain the following parameter: 'grant_type'.".to_owned();
@@ -140,8 +142,8 @@ async fn every_path_and_method_gets_its_answer() {
         // ids are percent-decoded once
         ("GET", format!("{events}/a%2Fb"), Auth::Graph, no_event.clone()),
         ("GET", format!("{events}/%2524count"), Auth::Graph, no_event.clone()),
-        ("GET", format!("{events}/It%27s%20%C3%A9"), Auth::Graph, format!("200 {{BASE}}/v1.0/$metadata#deviceManagement/auditEvents/$entity id=It's é")),
-        ("GET", format!("{events}/It's%20%c3%a9/"), Auth::Graph, format!("200 {{BASE}}/v1.0/$metadata#deviceManagement/auditEvents/$entity id=It's é")),
+        ("GET", format!("{events}/It%27s%20%C3%A9"), Auth::Graph, entity.clone()),
+        ("GET", format!("{events}/It's%20%c3%a9/"), Auth::Graph, entity.clone()),
         ("HEAD", format!("{events}/x"), Auth::Graph, "405 [GET, PATCH, DELETE] (no body)".into()),
         ("HEAD", format!("{events}/$count"), Auth::Graph, "405 [GET] (no body)".into()),
         ("GET", format!("{events}/%ZZ"), Auth::Graph, "400 invalidRequest: '%ZZ' has a bad percent-escape".into()),
