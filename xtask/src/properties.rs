@@ -14,8 +14,10 @@ use anyhow::{Context, Result, bail};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 use serde_json::Value;
+use syn::punctuated::Punctuated;
 
 use crate::generate::Target;
+use crate::lenient::{self, last_segment};
 
 const FILTERABLE: &str = "x-auditkit-filterable";
 const SORTABLE: &str = "x-auditkit-sortable";
@@ -272,7 +274,7 @@ fn generated_structs(file: &syn::File) -> Result<BTreeMap<String, Fields>> {
                 .ident
                 .clone()
                 .context("a named field without a name")?;
-            fields.push((serde_name(field, &ident), ident, field.ty.clone()));
+            fields.push((serde_name(field), ident, field.ty.clone()));
         }
         structs.insert(model.ident.to_string(), fields);
     }
@@ -280,41 +282,18 @@ fn generated_structs(file: &syn::File) -> Result<BTreeMap<String, Fields>> {
 }
 
 /// The field's `#[serde(rename = "…")]`, or its own name.
-fn serde_name(field: &syn::Field, ident: &Ident) -> String {
-    for attr in field.attrs.iter().filter(|a| a.path().is_ident("serde")) {
-        let Ok(metas) = attr.parse_args_with(
-            syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
-        ) else {
-            continue;
-        };
-        for meta in metas {
-            if let syn::Meta::NameValue(nv) = meta
-                && nv.path.is_ident("rename")
-                && let syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(name),
-                    ..
-                }) = &nv.value
-            {
-                return name.value();
-            }
-        }
-    }
-    ident.to_string().trim_start_matches("r#").to_owned()
-}
-
-fn last_segment(ty: &syn::Type) -> Option<(String, Option<syn::Type>)> {
-    let syn::Type::Path(path) = ty else {
-        return None;
-    };
-    let segment = path.path.segments.last()?;
-    let first_arg = match &segment.arguments {
-        syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
-            syn::GenericArgument::Type(t) => Some(t.clone()),
-            _ => None,
-        }),
-        _ => None,
-    };
-    Some((segment.ident.to_string(), first_arg))
+fn serde_name(field: &syn::Field) -> String {
+    let metas: Punctuated<syn::Meta, syn::Token![,]> = field
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("serde"))
+        .filter_map(|attr| {
+            attr.parse_args_with(Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated)
+                .ok()
+        })
+        .flat_map(Punctuated::into_iter)
+        .collect();
+    lenient::json_name(&metas, field)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,7 +461,7 @@ fn emit(models: &[Model]) -> TokenStream {
 
         impl Model {
             /// The property with this JSON name (case-sensitive, as on the wire).
-            pub fn property(&'static self, json_name: &str) -> ::std::option::Option<&'static Property> {
+            pub fn property(&'static self, json_name: &str) -> Option<&'static Property> {
                 self.properties.iter().find(|property| property.json_name == json_name)
             }
         }
@@ -592,7 +571,7 @@ fn emit(models: &[Model]) -> TokenStream {
 
             /// The value of the property with this JSON name; `None` when the model has no
             /// such property.
-            pub fn get(self, json_name: &str) -> ::std::option::Option<Value<'a>> {
+            pub fn get(self, json_name: &str) -> Option<Value<'a>> {
                 match self {
                     #(#object_gets),*
                 }
@@ -600,6 +579,11 @@ fn emit(models: &[Model]) -> TokenStream {
         }
 
         #(#object_froms)*
+
+        /// `Null` for an absent value, else what `read` makes of it.
+        fn optional<'a, T>(value: &'a Option<T>, read: impl FnOnce(&'a T) -> Value<'a>) -> Value<'a> {
+            value.as_ref().map_or(Value::Null, read)
+        }
 
         /// The items of a collection property.
         #[derive(Clone, Copy, Debug, PartialEq)]
@@ -620,7 +604,7 @@ fn emit(models: &[Model]) -> TokenStream {
             }
 
             /// The item at `index`.
-            pub fn get(self, index: usize) -> ::std::option::Option<Value<'a>> {
+            pub fn get(self, index: usize) -> Option<Value<'a>> {
                 match self {
                     #(#collection_gets),*
                 }
@@ -735,18 +719,18 @@ fn emit_get(model: &Model) -> TokenStream {
         let value = value_tokens(&row.edm);
         let read = match row.shape {
             Shape::Bare => quote!({ let v = &model.#field; #value }),
-            Shape::Optional => quote!(model.#field.as_ref().map_or(Value::Null, |v| #value)),
+            Shape::Optional => quote!(optional(&model.#field, |v| #value)),
             Shape::Vec => {
                 let (variant, _) = collection_variant(&row.edm);
                 quote!(Value::Collection(Collection::#variant(&model.#field)))
             }
         };
-        quote!(#json_name => ::std::option::Option::Some(#read))
+        quote!(#json_name => Some(#read))
     });
     quote! {
         Object::#ident(model) => match json_name {
             #(#arms,)*
-            _ => ::std::option::Option::None,
+            _ => None,
         }
     }
 }
@@ -855,7 +839,7 @@ mod tests {
             table.contains("\"riskLevel\" => {"),
             "the accessor reads it"
         );
-        assert!(table.contains(".risk_level\n"), "from its field");
+        assert!(table.contains("&model.risk_level,"), "from its field");
         assert!(table.contains("///How risky.\n        pub const RiskLevel: Property<Text> = Property::new(\"riskLevel\");"));
         // Nothing else moved: `category` keeps its flags and its constant.
         assert!(

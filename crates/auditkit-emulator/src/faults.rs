@@ -84,37 +84,49 @@ impl Faults {
             }
             Fault::Throttle { retry_after } => Some(throttled(ctx, api, retry_after)),
             Fault::Unavailable => Some(unavailable(ctx, api)),
-            Fault::GatewayTimeout => Some(match api {
-                Api::Graph => graph_error(
-                    ctx,
-                    StatusCode::GATEWAY_TIMEOUT,
+            Fault::GatewayTimeout => Some(answer(
+                ctx,
+                api,
+                StatusCode::GATEWAY_TIMEOUT,
+                (
                     "gatewayTimeout",
                     "The gateway did not receive a timely response from the service (injected by the emulator).",
                 ),
-                Api::Adobe => adobe_error_response(
-                    StatusCode::GATEWAY_TIMEOUT,
+                (
                     "Gateway Timeout",
                     "the gateway did not receive a timely response (injected by the emulator)",
                 ),
-            }),
+            )),
         }
     }
 }
 
+/// The answer of `status` in the shape of `api`: Graph's `ODataError` (code, message) or
+/// Adobe's `ErrorResponse` (reason, message).
+fn answer(
+    ctx: &Ctx,
+    api: Api,
+    status: StatusCode,
+    (code, graph_message): (&str, &str),
+    (reason, adobe_message): (&str, &str),
+) -> Response {
+    match api {
+        Api::Graph => graph_error(ctx, status, code, graph_message),
+        Api::Adobe => adobe_error_response(status, reason, adobe_message),
+    }
+}
+
 fn throttled(ctx: &Ctx, api: Api, retry_after: Option<u64>) -> Response {
-    let mut response = match api {
-        Api::Graph => graph_error(
-            ctx,
-            StatusCode::TOO_MANY_REQUESTS,
+    let mut response = answer(
+        ctx,
+        api,
+        StatusCode::TOO_MANY_REQUESTS,
+        (
             "TooManyRequests",
             "Too many requests. Please retry after the time given in Retry-After, or back off.",
         ),
-        Api::Adobe => adobe_error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too Many Requests",
-            "too many requests; retry later",
-        ),
-    };
+        ("Too Many Requests", "too many requests; retry later"),
+    );
     if let Some(seconds) = retry_after
         && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
     {
@@ -124,19 +136,19 @@ fn throttled(ctx: &Ctx, api: Api, retry_after: Option<u64>) -> Response {
 }
 
 fn unavailable(ctx: &Ctx, api: Api) -> Response {
-    match api {
-        Api::Graph => graph_error(
-            ctx,
-            StatusCode::SERVICE_UNAVAILABLE,
+    answer(
+        ctx,
+        api,
+        StatusCode::SERVICE_UNAVAILABLE,
+        (
             "serviceNotAvailable",
             "The service is temporarily unavailable (injected by the emulator).",
         ),
-        Api::Adobe => adobe_error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
+        (
             "Service Unavailable",
             "the service is temporarily unavailable (injected by the emulator)",
         ),
-    }
+    )
 }
 
 /// What fault injection decided for one request.

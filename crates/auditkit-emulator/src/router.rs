@@ -144,12 +144,7 @@ async fn front_door(
     // a Graph-shaped 500 instead of a dropped connection.
     let mut response = match futures::FutureExt::catch_unwind(routed).await {
         Ok(response) => response,
-        Err(_) => graph_error(
-            &ctx,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "generalException",
-            "The emulator failed while handling this request.",
-        ),
+        Err(_) => failed(&ctx),
     };
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&ctx.request_id) {
@@ -185,17 +180,19 @@ fn canonical(ctx: &Ctx, uri: &Uri) -> Result<Option<Uri>, Response> {
         Some(query) => format!("{canonical}?{query}"),
         None => canonical,
     };
-    let internal = || {
-        graph_error(
-            ctx,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "generalException",
-            "The emulator failed while handling this request.",
-        )
-    };
     let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(PathAndQuery::try_from(with_query).map_err(|_| internal())?);
-    Uri::from_parts(parts).map(Some).map_err(|_| internal())
+    parts.path_and_query = Some(PathAndQuery::try_from(with_query).map_err(|_| failed(ctx))?);
+    Uri::from_parts(parts).map(Some).map_err(|_| failed(ctx))
+}
+
+/// The 500 of a request the emulator itself failed.
+fn failed(ctx: &Ctx) -> Response {
+    graph_error(
+        ctx,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "generalException",
+        "The emulator failed while handling this request.",
+    )
 }
 
 #[cfg(test)]

@@ -29,12 +29,12 @@
 //!
 //! A value of the wrong kind does not compile:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! use auditkit::filter::{Field, Filter};
 //! let _ = Filter::field(Field::ActivityDateTime).eq("2025-03-24");
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! use auditkit::filter::{Field, Filter};
 //! let _ = Filter::field(Field::CorrelationId).eq("not-a-guid");
 //! ```

@@ -1,6 +1,6 @@
 //! Microsoft Graph `/deviceManagement/auditEvents`, under `/v1.0` and `/beta`: one handler
 //! per operation (the router maps paths and methods to them), and what every one of them does
-//! first, [`Admitted`].
+//! first, [`Call`].
 //!
 //! Handlers return `Result<_, Response>`: the error is the finished answer, built once per
 //! request on its way out, so boxing it would only add noise.
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use auditkit_graph::types::AuditEvent;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -37,14 +37,22 @@ type Answer = Result<Response, Response>;
 /// The longest id a create accepts; Intune's own ids are 36-character GUIDs.
 const MAX_ID_LENGTH: usize = 256;
 
-/// A request Graph's front door let in. Authentication first: an unauthenticated request
-/// gets its 401 at once, never a fault or a throttle, and consumes no fault draw. Intune's
-/// limits come next because they are counted per app, which only a valid token names.
-/// Injected faults come last: they stand for the service failing a request it has admitted,
-/// so a faulted request has used its share of the app's limits, as a real failure would.
-pub struct Admitted;
+/// What every Graph handler starts from, once the request is admitted: the shared state, the
+/// request's facts and its query options.
+///
+/// Admission is Graph's front door, in its order. Authentication first: an unauthenticated
+/// request gets its 401 at once, never a fault or a throttle, and consumes no fault draw.
+/// Intune's limits come next because they are counted per app, which only a valid token
+/// names. Injected faults come last: they stand for the service failing a request it has
+/// admitted, so a faulted request has used its share of the app's limits, as a real failure
+/// would. Only then is the query read (a 400 for a bad one).
+pub struct Call {
+    shared: Arc<Shared>,
+    ctx: Ctx,
+    query: Query,
+}
 
-impl FromRequestParts<Arc<Shared>> for Admitted {
+impl FromRequestParts<Arc<Shared>> for Call {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, Response> {
@@ -56,10 +64,15 @@ impl FromRequestParts<Arc<Shared>> for Admitted {
         shared
             .faults
             .admit(&ctx, &app, parts.method != Method::GET)?;
-        match shared.faults.inject(&ctx, Api::Graph).await {
-            Some(response) => Err(response),
-            None => Ok(Admitted),
+        if let Some(response) = shared.faults.inject(&ctx, Api::Graph).await {
+            return Err(response);
         }
+        let query = Query::from_request_parts(parts, shared).await?;
+        Ok(Call {
+            shared: Arc::clone(shared),
+            ctx,
+            query,
+        })
     }
 }
 
@@ -143,16 +156,12 @@ fn not_found_item(ctx: &Ctx) -> Response {
 // Operations
 // ---------------------------------------------------------------------------------------
 
-pub async fn list(
-    State(shared): State<Arc<Shared>>,
-    ctx: Ctx,
-    _: Admitted,
-    query: Query,
-) -> Answer {
-    let (shared, ctx, query) = (&*shared, &ctx, &query);
+pub async fn list(call: Call) -> Answer {
+    let Call { shared, ctx, query } = &call;
     let (link, base) = &links(shared, ctx);
-    query
-        .only(&[
+    query.only(
+        ctx,
+        &[
             "$filter",
             "$orderby",
             "$select",
@@ -162,8 +171,8 @@ pub async fn list(
             "$skip",
             "$count",
             "$skiptoken",
-        ])
-        .map_err(|message| bad_request(ctx, &message))?;
+        ],
+    )?;
     reject_search(ctx, query)?;
     let with_count = parse_count(ctx, query)?;
     let filter = parse_filter(ctx, query)?;
@@ -208,18 +217,10 @@ pub async fn list(
     ))
 }
 
-pub async fn get(
-    State(shared): State<Arc<Shared>>,
-    ctx: Ctx,
-    _: Admitted,
-    query: Query,
-    Path(id): Path<String>,
-) -> Answer {
-    let (shared, ctx, query, id) = (&*shared, &ctx, &query, id.as_str());
+pub async fn get(call: Call, Path(id): Path<String>) -> Answer {
+    let (Call { shared, ctx, query }, id) = (&call, id.as_str());
     let (_, base) = &links(shared, ctx);
-    query
-        .only(&["$select", "$expand"])
-        .map_err(|message| bad_request(ctx, &message))?;
+    query.only(ctx, &["$select", "$expand"])?;
     reject_search(ctx, query)?;
     let select = parse_select(ctx, query)?;
     let event = shared
@@ -272,19 +273,10 @@ fn invalid_body(ctx: &Ctx, err: &serde_json::Error) -> Response {
     )
 }
 
-pub async fn create(
-    State(shared): State<Arc<Shared>>,
-    ctx: Ctx,
-    _: Admitted,
-    query: Query,
-    headers: HeaderMap,
-    body: Body,
-) -> Answer {
-    let (shared, ctx, query) = (&*shared, &ctx, &query);
+pub async fn create(call: Call, headers: HeaderMap, body: Body) -> Answer {
+    let Call { shared, ctx, query } = &call;
     let (_, base) = &links(shared, ctx);
-    query
-        .only(&[])
-        .map_err(|message| bad_request(ctx, &message))?;
+    query.only(ctx, &[])?;
     let text = json_object(ctx, &headers, body).await?;
     let mut event: AuditEvent =
         serde_json::from_str(&text).map_err(|err| invalid_body(ctx, &err))?;
@@ -340,20 +332,10 @@ pub async fn create(
     Ok(response)
 }
 
-pub async fn update(
-    State(shared): State<Arc<Shared>>,
-    ctx: Ctx,
-    _: Admitted,
-    query: Query,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Answer {
-    let (shared, ctx, query, id) = (&*shared, &ctx, &query, id.as_str());
+pub async fn update(call: Call, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Answer {
+    let (Call { shared, ctx, query }, id) = (&call, id.as_str());
     let (_, base) = &links(shared, ctx);
-    query
-        .only(&[])
-        .map_err(|message| bad_request(ctx, &message))?;
+    query.only(ctx, &[])?;
     let minimal = headers
         .get("prefer")
         .and_then(|value| value.to_str().ok())
@@ -401,17 +383,9 @@ fn merge_patch(stored: &AuditEvent, patch: Map<String, Value>) -> Result<AuditEv
     serde_json::from_value(Value::Object(merged)).map_err(|err| err.to_string())
 }
 
-pub async fn delete(
-    State(shared): State<Arc<Shared>>,
-    ctx: Ctx,
-    _: Admitted,
-    query: Query,
-    Path(id): Path<String>,
-) -> Answer {
-    let (shared, ctx, query, id) = (&*shared, &ctx, &query, id.as_str());
-    query
-        .only(&[])
-        .map_err(|message| bad_request(ctx, &message))?;
+pub async fn delete(call: Call, Path(id): Path<String>) -> Answer {
+    let (Call { shared, ctx, query }, id) = (&call, id.as_str());
+    query.only(ctx, &[])?;
     shared
         .store
         .delete_graph(id)
@@ -420,16 +394,9 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn count(
-    State(shared): State<Arc<Shared>>,
-    ctx: Ctx,
-    _: Admitted,
-    query: Query,
-) -> Answer {
-    let (shared, ctx, query) = (&*shared, &ctx, &query);
-    query
-        .only(&["$filter", "$search"])
-        .map_err(|message| bad_request(ctx, &message))?;
+pub async fn count(call: Call) -> Answer {
+    let Call { shared, ctx, query } = &call;
+    query.only(ctx, &["$filter", "$search"])?;
     reject_search(ctx, query)?;
     let filter = parse_filter(ctx, query)?;
     let n = shared.store.with_graph(|events| match &filter {
@@ -452,9 +419,7 @@ fn string_collection(
     base: &str,
     values: BTreeSet<String>,
 ) -> Answer {
-    query
-        .only(&["$top", "$skip", "$count", "$skiptoken"])
-        .map_err(|message| bad_request(ctx, &message))?;
+    query.only(ctx, &["$top", "$skip", "$count", "$skiptoken"])?;
     let with_count = parse_count(ctx, query)?;
     let (offset, size) = page_window(shared, ctx, query)?;
     let values: Vec<Value> = values.into_iter().map(Value::String).collect();
@@ -468,13 +433,8 @@ fn string_collection(
     ))
 }
 
-pub async fn categories(
-    State(shared): State<Arc<Shared>>,
-    ctx: Ctx,
-    _: Admitted,
-    query: Query,
-) -> Answer {
-    let (shared, ctx, query) = (&*shared, &ctx, &query);
+pub async fn categories(call: Call) -> Answer {
+    let Call { shared, ctx, query } = &call;
     let (link, base) = &links(shared, ctx);
     let values = shared.store.with_graph(|events| {
         events
@@ -485,14 +445,8 @@ pub async fn categories(
     string_collection(shared, ctx, query, link, base, values)
 }
 
-pub async fn activity_types(
-    State(shared): State<Arc<Shared>>,
-    ctx: Ctx,
-    _: Admitted,
-    query: Query,
-    Path(category): Path<String>,
-) -> Answer {
-    let (shared, ctx, query, category) = (&*shared, &ctx, &query, category.as_str());
+pub async fn activity_types(call: Call, Path(category): Path<String>) -> Answer {
+    let (Call { shared, ctx, query }, category) = (&call, category.as_str());
     let (link, base) = &links(shared, ctx);
     let values = shared.store.with_graph(|events| {
         events

@@ -72,7 +72,7 @@ impl Query {
     }
 
     /// Refuses options the operation does not take.
-    pub fn only(&self, allowed: &[&str]) -> Result<(), String> {
+    pub fn only(&self, ctx: &Ctx, allowed: &[&str]) -> Result<(), Response> {
         let given = [
             ("$filter", &self.filter),
             ("$orderby", &self.orderby),
@@ -86,8 +86,9 @@ impl Query {
         ];
         for (name, value) in given {
             if value.is_some() && !allowed.contains(&name) {
-                return Err(format!(
-                    "The query option '{name}' is not allowed on this request."
+                return Err(bad_request(
+                    ctx,
+                    &format!("The query option '{name}' is not allowed on this request."),
                 ));
             }
         }

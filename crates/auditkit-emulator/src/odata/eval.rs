@@ -216,36 +216,8 @@ impl Expr {
             Expr::Compare(op, left, right) => {
                 Value::Bool(op.apply(left.eval(event), right.eval(event)))
             }
-            Expr::And(terms) => {
-                let mut unknown = false;
-                for term in terms {
-                    match term.eval(event) {
-                        Value::Bool(false) => return Value::Bool(false),
-                        Value::Bool(true) => {}
-                        _ => unknown = true,
-                    }
-                }
-                if unknown {
-                    Value::Null
-                } else {
-                    Value::Bool(true)
-                }
-            }
-            Expr::Or(terms) => {
-                let mut unknown = false;
-                for term in terms {
-                    match term.eval(event) {
-                        Value::Bool(true) => return Value::Bool(true),
-                        Value::Bool(false) => {}
-                        _ => unknown = true,
-                    }
-                }
-                if unknown {
-                    Value::Null
-                } else {
-                    Value::Bool(false)
-                }
-            }
+            Expr::And(terms) => logical(terms, event, false),
+            Expr::Or(terms) => logical(terms, event, true),
             Expr::Not(inner) => match inner.eval(event) {
                 Value::Bool(b) => Value::Bool(!b),
                 _ => Value::Null,
@@ -257,6 +229,24 @@ impl Expr {
                 }
             }
         }
+    }
+}
+
+/// OData's three-valued `and` (`decisive` false) and `or` (`decisive` true): one decisive
+/// operand decides; otherwise any null (unknown) operand makes the result null.
+fn logical<'a>(terms: &'a [Expr], event: &'a AuditEvent, decisive: bool) -> Value<'a> {
+    let mut unknown = false;
+    for term in terms {
+        match term.eval(event) {
+            Value::Bool(b) if b == decisive => return Value::Bool(decisive),
+            Value::Bool(_) => {}
+            _ => unknown = true,
+        }
+    }
+    if unknown {
+        Value::Null
+    } else {
+        Value::Bool(!decisive)
     }
 }
 

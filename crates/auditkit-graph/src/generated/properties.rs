@@ -17,10 +17,7 @@ pub struct Model {
 }
 impl Model {
     /// The property with this JSON name (case-sensitive, as on the wire).
-    pub fn property(
-        &'static self,
-        json_name: &str,
-    ) -> ::std::option::Option<&'static Property> {
+    pub fn property(&'static self, json_name: &str) -> Option<&'static Property> {
         self.properties.iter().find(|property| property.json_name == json_name)
     }
 }
@@ -703,508 +700,356 @@ impl<'a> Object<'a> {
     }
     /// The value of the property with this JSON name; `None` when the model has no
     /// such property.
-    pub fn get(self, json_name: &str) -> ::std::option::Option<Value<'a>> {
+    pub fn get(self, json_name: &str) -> Option<Value<'a>> {
         match self {
             Object::AuditActor(model) => {
                 match json_name {
                     "@odata.type" => {
-                        ::std::option::Option::Some(
-                            model
-                                .odata_type
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.odata_type, |v| Value::String(v.as_str())))
                     }
                     "applicationDisplayName" => {
-                        ::std::option::Option::Some(
-                            model
-                                .application_display_name
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.application_display_name,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "applicationId" => {
-                        ::std::option::Option::Some(
-                            model
-                                .application_id
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.application_id,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "auditActorType" => {
-                        ::std::option::Option::Some(
-                            model
-                                .audit_actor_type
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.audit_actor_type,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "ipAddress" => {
-                        ::std::option::Option::Some(
-                            model
-                                .ip_address
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.ip_address, |v| Value::String(v.as_str())))
                     }
                     "remoteTenantId" => {
-                        ::std::option::Option::Some(
-                            model
-                                .remote_tenant_id
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.remote_tenant_id,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "remoteUserId" => {
-                        ::std::option::Option::Some(
-                            model
-                                .remote_user_id
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.remote_user_id,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "servicePrincipalName" => {
-                        ::std::option::Option::Some(
-                            model
-                                .service_principal_name
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.service_principal_name,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
-                    "type" => {
-                        ::std::option::Option::Some(
-                            model
-                                .type_
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
-                    }
+                    "type" => Some(optional(&model.type_, |v| Value::String(v.as_str()))),
                     "userId" => {
-                        ::std::option::Option::Some(
-                            model
-                                .user_id
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.user_id, |v| Value::String(v.as_str())))
                     }
                     "userPermissions" => {
-                        ::std::option::Option::Some(
+                        Some(
                             Value::Collection(
                                 Collection::String(&model.user_permissions),
                             ),
                         )
                     }
                     "userPrincipalName" => {
-                        ::std::option::Option::Some(
-                            model
-                                .user_principal_name
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.user_principal_name,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "userRoleScopeTags" => {
-                        ::std::option::Option::Some(
+                        Some(
                             Value::Collection(
                                 Collection::RoleScopeTagInfo(&model.user_role_scope_tags),
                             ),
                         )
                     }
-                    _ => ::std::option::Option::None,
+                    _ => None,
                 }
             }
             Object::AuditEvent(model) => {
                 match json_name {
                     "@odata.type" => {
-                        ::std::option::Option::Some(
-                            model
-                                .odata_type
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.odata_type, |v| Value::String(v.as_str())))
                     }
                     "activity" => {
-                        ::std::option::Option::Some(
-                            model
-                                .activity
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.activity, |v| Value::String(v.as_str())))
                     }
                     "activityDateTime" => {
-                        ::std::option::Option::Some(
-                            model
-                                .activity_date_time
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::DateTimeOffset(*v)),
+                        Some(
+                            optional(
+                                &model.activity_date_time,
+                                |v| Value::DateTimeOffset(*v),
+                            ),
                         )
                     }
                     "activityOperationType" => {
-                        ::std::option::Option::Some(
-                            model
-                                .activity_operation_type
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.activity_operation_type,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "activityResult" => {
-                        ::std::option::Option::Some(
-                            model
-                                .activity_result
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.activity_result,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "activityType" => {
-                        ::std::option::Option::Some(
-                            model
-                                .activity_type
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(&model.activity_type, |v| Value::String(v.as_str())),
                         )
                     }
                     "actor" => {
-                        ::std::option::Option::Some(
-                            model
-                                .actor
-                                .as_ref()
-                                .map_or(
-                                    Value::Null,
-                                    |v| Value::Object(Object::AuditActor(v)),
-                                ),
+                        Some(
+                            optional(
+                                &model.actor,
+                                |v| Value::Object(Object::AuditActor(v)),
+                            ),
                         )
                     }
                     "category" => {
-                        ::std::option::Option::Some(
-                            model
-                                .category
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.category, |v| Value::String(v.as_str())))
                     }
                     "componentName" => {
-                        ::std::option::Option::Some(
-                            model
-                                .component_name
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.component_name,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "correlationId" => {
-                        ::std::option::Option::Some(
-                            model
-                                .correlation_id
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::Guid(*v)),
-                        )
+                        Some(optional(&model.correlation_id, |v| Value::Guid(*v)))
                     }
                     "displayName" => {
-                        ::std::option::Option::Some(
-                            model
-                                .display_name
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(&model.display_name, |v| Value::String(v.as_str())),
                         )
                     }
-                    "id" => {
-                        ::std::option::Option::Some(
-                            model
-                                .id
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
-                    }
+                    "id" => Some(optional(&model.id, |v| Value::String(v.as_str()))),
                     "resources" => {
-                        ::std::option::Option::Some(
+                        Some(
                             Value::Collection(
                                 Collection::AuditResource(&model.resources),
                             ),
                         )
                     }
-                    _ => ::std::option::Option::None,
+                    _ => None,
                 }
             }
             Object::AuditEventCollectionResponse(model) => {
                 match json_name {
                     "@odata.count" => {
-                        ::std::option::Option::Some(
-                            model
-                                .odata_count
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::Int64(*v)),
-                        )
+                        Some(optional(&model.odata_count, |v| Value::Int64(*v)))
                     }
                     "@odata.nextLink" => {
-                        ::std::option::Option::Some(
-                            model
-                                .odata_next_link
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.odata_next_link,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "value" => {
-                        ::std::option::Option::Some(
-                            Value::Collection(Collection::AuditEvent(&model.value)),
-                        )
+                        Some(Value::Collection(Collection::AuditEvent(&model.value)))
                     }
-                    _ => ::std::option::Option::None,
+                    _ => None,
                 }
             }
             Object::AuditProperty(model) => {
                 match json_name {
                     "@odata.type" => {
-                        ::std::option::Option::Some(
-                            model
-                                .odata_type
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.odata_type, |v| Value::String(v.as_str())))
                     }
                     "displayName" => {
-                        ::std::option::Option::Some(
-                            model
-                                .display_name
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(&model.display_name, |v| Value::String(v.as_str())),
                         )
                     }
                     "newValue" => {
-                        ::std::option::Option::Some(
-                            model
-                                .new_value
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.new_value, |v| Value::String(v.as_str())))
                     }
                     "oldValue" => {
-                        ::std::option::Option::Some(
-                            model
-                                .old_value
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.old_value, |v| Value::String(v.as_str())))
                     }
-                    _ => ::std::option::Option::None,
+                    _ => None,
                 }
             }
             Object::AuditResource(model) => {
                 match json_name {
                     "@odata.type" => {
-                        ::std::option::Option::Some(
-                            model
-                                .odata_type
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.odata_type, |v| Value::String(v.as_str())))
                     }
                     "auditResourceType" => {
-                        ::std::option::Option::Some(
-                            model
-                                .audit_resource_type
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.audit_resource_type,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
                     "displayName" => {
-                        ::std::option::Option::Some(
-                            model
-                                .display_name
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(&model.display_name, |v| Value::String(v.as_str())),
                         )
                     }
                     "modifiedProperties" => {
-                        ::std::option::Option::Some(
+                        Some(
                             Value::Collection(
                                 Collection::AuditProperty(&model.modified_properties),
                             ),
                         )
                     }
                     "resourceId" => {
-                        ::std::option::Option::Some(
-                            model
-                                .resource_id
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.resource_id, |v| Value::String(v.as_str())))
                     }
-                    "type" => {
-                        ::std::option::Option::Some(
-                            model
-                                .type_
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
-                    }
-                    _ => ::std::option::Option::None,
+                    "type" => Some(optional(&model.type_, |v| Value::String(v.as_str()))),
+                    _ => None,
                 }
             }
             Object::ErrorDetails(model) => {
                 match json_name {
                     "code" => {
-                        ::std::option::Option::Some({
+                        Some({
                             let v = &model.code;
                             Value::String(v.as_str())
                         })
                     }
                     "message" => {
-                        ::std::option::Option::Some({
+                        Some({
                             let v = &model.message;
                             Value::String(v.as_str())
                         })
                     }
                     "target" => {
-                        ::std::option::Option::Some(
-                            model
-                                .target
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.target, |v| Value::String(v.as_str())))
                     }
-                    _ => ::std::option::Option::None,
+                    _ => None,
                 }
             }
             Object::InnerError(model) => {
                 match json_name {
                     "@odata.type" => {
-                        ::std::option::Option::Some(
-                            model
-                                .odata_type
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.odata_type, |v| Value::String(v.as_str())))
                     }
                     "client-request-id" => {
-                        ::std::option::Option::Some(
-                            model
-                                .client_request_id
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.client_request_id,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
-                    "date" => {
-                        ::std::option::Option::Some(
-                            model
-                                .date
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
-                    }
+                    "date" => Some(optional(&model.date, |v| Value::String(v.as_str()))),
                     "request-id" => {
-                        ::std::option::Option::Some(
-                            model
-                                .request_id
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.request_id, |v| Value::String(v.as_str())))
                     }
-                    _ => ::std::option::Option::None,
+                    _ => None,
                 }
             }
             Object::MainError(model) => {
                 match json_name {
                     "code" => {
-                        ::std::option::Option::Some({
+                        Some({
                             let v = &model.code;
                             Value::String(v.as_str())
                         })
                     }
                     "details" => {
-                        ::std::option::Option::Some(
-                            Value::Collection(Collection::ErrorDetails(&model.details)),
-                        )
+                        Some(Value::Collection(Collection::ErrorDetails(&model.details)))
                     }
                     "innerError" => {
-                        ::std::option::Option::Some(
-                            model
-                                .inner_error
-                                .as_ref()
-                                .map_or(
-                                    Value::Null,
-                                    |v| Value::Object(Object::InnerError(v)),
-                                ),
+                        Some(
+                            optional(
+                                &model.inner_error,
+                                |v| Value::Object(Object::InnerError(v)),
+                            ),
                         )
                     }
                     "message" => {
-                        ::std::option::Option::Some({
+                        Some({
                             let v = &model.message;
                             Value::String(v.as_str())
                         })
                     }
                     "target" => {
-                        ::std::option::Option::Some(
-                            model
-                                .target
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.target, |v| Value::String(v.as_str())))
                     }
-                    _ => ::std::option::Option::None,
+                    _ => None,
                 }
             }
             Object::ODataError(model) => {
                 match json_name {
                     "error" => {
-                        ::std::option::Option::Some({
+                        Some({
                             let v = &model.error;
                             Value::Object(Object::MainError(v))
                         })
                     }
-                    _ => ::std::option::Option::None,
+                    _ => None,
                 }
             }
             Object::RoleScopeTagInfo(model) => {
                 match json_name {
                     "@odata.type" => {
-                        ::std::option::Option::Some(
-                            model
-                                .odata_type
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
-                        )
+                        Some(optional(&model.odata_type, |v| Value::String(v.as_str())))
                     }
                     "displayName" => {
-                        ::std::option::Option::Some(
-                            model
-                                .display_name
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(&model.display_name, |v| Value::String(v.as_str())),
                         )
                     }
                     "roleScopeTagId" => {
-                        ::std::option::Option::Some(
-                            model
-                                .role_scope_tag_id
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.role_scope_tag_id,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
-                    _ => ::std::option::Option::None,
+                    _ => None,
                 }
             }
             Object::StringCollectionResponse(model) => {
                 match json_name {
                     "@odata.count" => {
-                        ::std::option::Option::Some(
-                            model
-                                .odata_count
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::Int64(*v)),
-                        )
+                        Some(optional(&model.odata_count, |v| Value::Int64(*v)))
                     }
                     "@odata.nextLink" => {
-                        ::std::option::Option::Some(
-                            model
-                                .odata_next_link
-                                .as_ref()
-                                .map_or(Value::Null, |v| Value::String(v.as_str())),
+                        Some(
+                            optional(
+                                &model.odata_next_link,
+                                |v| Value::String(v.as_str()),
+                            ),
                         )
                     }
-                    "value" => {
-                        ::std::option::Option::Some(
-                            Value::Collection(Collection::String(&model.value)),
-                        )
-                    }
-                    _ => ::std::option::Option::None,
+                    "value" => Some(Value::Collection(Collection::String(&model.value))),
+                    _ => None,
                 }
             }
         }
@@ -1267,6 +1112,13 @@ for Object<'a> {
         Object::StringCollectionResponse(model)
     }
 }
+/// `Null` for an absent value, else what `read` makes of it.
+fn optional<'a, T>(
+    value: &'a Option<T>,
+    read: impl FnOnce(&'a T) -> Value<'a>,
+) -> Value<'a> {
+    value.as_ref().map_or(Value::Null, read)
+}
 /// The items of a collection property.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -1293,7 +1145,7 @@ impl<'a> Collection<'a> {
         self.len() == 0
     }
     /// The item at `index`.
-    pub fn get(self, index: usize) -> ::std::option::Option<Value<'a>> {
+    pub fn get(self, index: usize) -> Option<Value<'a>> {
         match self {
             Collection::String(items) => {
                 items.get(index).map(|v| Value::String(v.as_str()))
