@@ -109,8 +109,12 @@ fn graph_methods(
 }
 
 async fn not_found(ctx: Ctx) -> Response {
+    unknown_path(&ctx)
+}
+
+fn unknown_path(ctx: &Ctx) -> Response {
     graph_error(
-        &ctx,
+        ctx,
         StatusCode::NOT_FOUND,
         "itemNotFound",
         &format!(
@@ -171,6 +175,11 @@ fn canonical(ctx: &Ctx, uri: &Uri) -> Result<Option<Uri>, Response> {
     } else {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let [tenant, "oauth2", "v2.0", "token"] = segments.as_slice() else {
+            // The one path the tenant route would take as it is: an empty tenant, which
+            // names no endpoint.
+            if path == "//oauth2/v2.0/token" {
+                return Err(unknown_path(ctx));
+            }
             return Ok(None);
         };
         let tenant = percent_decode(tenant).map_err(|message| bad_request(ctx, &message))?;

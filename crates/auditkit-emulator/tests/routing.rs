@@ -165,6 +165,8 @@ async fn every_path_and_method_gets_its_answer() {
         ("GET", format!("{events}/microsoft.graph.getAuditActivityTypes(category=%27Device%27)"), Auth::Graph, strings(0)),
         ("GET", format!("{events}/microsoft.graph.getAuditActivityTypes('Device')"), Auth::Graph, strings(0)),
         ("GET", format!("{events}/microsoft.graph.getAuditActivityTypes(%20category%20=%20'Device'%20)"), Auth::Graph, strings(0)),
+        ("GET", format!("{events}/microsoft.graph.getAuditActivityTypes(category='')"), Auth::Graph, strings(0)),
+        ("GET", format!("{events}/getAuditActivityTypes(category='a%2F''b')"), Auth::Graph, strings(0)),
         ("GET", format!("{events}/microsoft.graph.getAuditActivityTypes(category=x)"), Auth::Graph, usage.clone()),
         ("GET", format!("{events}/microsoft.graph.getAuditActivityTypes"), Auth::Graph, usage.clone()),
         ("GET", format!("{events}/microsoft.graph.getAuditActivityTypes(category='a'b')"), Auth::Graph,
@@ -204,6 +206,7 @@ async fn every_path_and_method_gets_its_answer() {
         ("POST", "/a%20b/oauth2/v2.0/token".into(), Auth::None, unknown_tenant("a b")),
         ("POST", "/audits/oauth2/v2.0/token".into(), Auth::None, unknown_tenant("audits")),
         ("POST", "/ims/oauth2/v2.0/token".into(), Auth::None, unknown_tenant("ims")),
+        ("POST", "//oauth2/v2.0/token".into(), Auth::None, not_served("oauth2")),
         ("POST", "/beta/oauth2/v2.0/token".into(), Auth::None, not_found("oauth2")),
         ("POST", "/v1.0x/oauth2/v2.0/token".into(), Auth::None, unknown_tenant("v1.0x")),
         // everything else

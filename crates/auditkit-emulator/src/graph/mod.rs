@@ -446,7 +446,7 @@ pub async fn categories(call: Call) -> Answer {
 }
 
 pub async fn activity_types(call: Call, Path(category): Path<String>) -> Answer {
-    let (Call { shared, ctx, query }, category) = (&call, category.as_str());
+    let (Call { shared, ctx, query }, category) = (&call, path::quoted_category(&category));
     let (link, base) = &links(shared, ctx);
     let values = shared.store.with_graph(|events| {
         events

@@ -16,8 +16,8 @@ pub const COLLECTION_PATH: &str = "/deviceManagement/auditEvents";
 /// The canonical last segments of `$count` and the functions.
 pub const COUNT: &str = "$count";
 pub const CATEGORIES: &str = "microsoft.graph.getAuditCategories()";
-/// Followed by the category as a segment of its own: the router cannot match a parameter
-/// inside `(category='…')`, so the canonical form carries the decoded literal there.
+/// Followed by the category as a segment of its own, in quotes: the router cannot match a
+/// parameter inside `(category='…')`, and the quotes keep an empty category a segment.
 pub const ACTIVITY_TYPES: &str = "microsoft.graph.getAuditActivityTypes";
 
 /// What a Graph path names.
@@ -41,10 +41,21 @@ impl Target {
             Target::Count => format!("{collection}/{COUNT}"),
             Target::Categories => format!("{collection}/{CATEGORIES}"),
             Target::ActivityTypes(category) => {
-                format!("{collection}/{ACTIVITY_TYPES}/{}", encode_segment(category))
+                format!(
+                    "{collection}/{ACTIVITY_TYPES}/'{}'",
+                    encode_segment(category)
+                )
             }
         }
     }
+}
+
+/// The category of the canonical activity-types segment (see [`ACTIVITY_TYPES`]), decoded.
+pub fn quoted_category(segment: &str) -> &str {
+    segment
+        .strip_prefix('\'')
+        .and_then(|inner| inner.strip_suffix('\''))
+        .unwrap_or(segment)
 }
 
 /// The version prefix of a Graph path and the rest after it.
