@@ -81,15 +81,19 @@ struct Paths {
 /// How deep nested objects are followed; the spec's models nest one level (`actor`).
 const MAX_PATH_DEPTH: usize = 4;
 
-static PATHS: LazyLock<Paths> = LazyLock::new(|| {
-    let mut paths = Paths {
-        filterable: Vec::new(),
-        collections: Vec::new(),
-        other: Vec::new(),
-    };
-    walk(&AUDIT_EVENT, "", &[], &mut paths);
-    paths
-});
+static PATHS: LazyLock<Paths> = LazyLock::new(|| Paths::of(&AUDIT_EVENT));
+
+impl Paths {
+    fn of(model: &'static Model) -> Self {
+        let mut paths = Paths {
+            filterable: Vec::new(),
+            collections: Vec::new(),
+            other: Vec::new(),
+        };
+        walk(model, "", &[], &mut paths);
+        paths
+    }
+}
 
 fn walk(model: &'static Model, prefix: &str, above: &[&'static Property], paths: &mut Paths) {
     for property in model.properties {
@@ -169,4 +173,97 @@ pub(super) fn selectable() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(|property| property.json_name)
         .filter(|name| !name.starts_with('@'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn row(json_name: &'static str, edm_type: EdmType) -> Property {
+        Property {
+            json_name,
+            rust_name: json_name,
+            edm_type,
+            collection: false,
+            filterable: true,
+            sortable: true,
+        }
+    }
+
+    static INNER: Model = Model {
+        schema: "test.inner",
+        rust_name: "Inner",
+        properties: &[row("name", EdmType::String)],
+    };
+
+    static OUTER: Model = Model {
+        schema: "test.outer",
+        rust_name: "Outer",
+        properties: &[
+            row("when", EdmType::DateTimeOffset),
+            Property {
+                sortable: false,
+                ..row("tag", EdmType::String)
+            },
+            Property {
+                filterable: false,
+                sortable: false,
+                ..row("hidden", EdmType::String)
+            },
+            row("ratio", EdmType::Double),
+            Property {
+                sortable: false,
+                ..row("open", EdmType::Complex(&INNER))
+            },
+            Property {
+                filterable: false,
+                sortable: false,
+                ..row("closed", EdmType::Complex(&INNER))
+            },
+            Property {
+                collection: true,
+                filterable: false,
+                sortable: false,
+                ..row("many", EdmType::String)
+            },
+        ],
+    };
+
+    /// The rules the table's flags give, on a model made for them: only filterable
+    /// properties are paths, nested ones only under a filterable object, each path sortable
+    /// as its property is, and what the emulator cannot compare is no path at all.
+    #[test]
+    fn paths_follow_the_flags() {
+        let paths = Paths::of(&OUTER);
+        let mut filterable: Vec<(&str, Kind, bool)> = paths
+            .filterable
+            .iter()
+            .map(|path| (path.name.as_str(), path.kind, path.sortable))
+            .collect();
+        filterable.sort_unstable_by_key(|(name, _, _)| *name);
+        assert_eq!(
+            filterable,
+            [
+                ("open", Kind::Complex, false),
+                ("open/name", Kind::Str, true),
+                ("tag", Kind::Str, false),
+                ("when", Kind::DateTime, true),
+            ]
+        );
+        assert_eq!(paths.collections, ["many"]);
+        assert_eq!(paths.other, ["hidden", "ratio", "closed"]);
+        let steps: Vec<&str> = paths.filterable[0]
+            .steps
+            .iter()
+            .map(|s| s.json_name)
+            .collect();
+        assert_eq!(steps, ["when"]);
+        let nested = paths
+            .filterable
+            .iter()
+            .find(|p| p.name == "open/name")
+            .unwrap();
+        let steps: Vec<&str> = nested.steps.iter().map(|s| s.json_name).collect();
+        assert_eq!(steps, ["open", "name"]);
+    }
 }
