@@ -160,7 +160,7 @@ fn kind_of(ty: &syn::Type, name: &str) -> Result<Option<Kind>> {
 }
 
 /// The last path segment of a type and its first generic argument.
-fn last_segment(ty: &syn::Type) -> Option<(String, Option<syn::Type>)> {
+pub(crate) fn last_segment(ty: &syn::Type) -> Option<(String, Option<syn::Type>)> {
     let syn::Type::Path(path) = ty else {
         return None;
     };
@@ -175,7 +175,11 @@ fn last_segment(ty: &syn::Type) -> Option<(String, Option<syn::Type>)> {
     Some((segment.ident.to_string(), first_arg))
 }
 
-fn json_name(metas: &Punctuated<syn::Meta, syn::Token![,]>, field: &syn::Field) -> String {
+/// The `rename` among a field's serde `metas`, or the field's own name.
+pub(crate) fn json_name(
+    metas: &Punctuated<syn::Meta, syn::Token![,]>,
+    field: &syn::Field,
+) -> String {
     for meta in metas {
         if let syn::Meta::NameValue(nv) = meta
             && nv.path.is_ident("rename")

@@ -13,9 +13,10 @@ use anyhow::{Context, Result, bail};
 mod bench;
 mod generate;
 mod lenient;
+mod properties;
 mod validate;
 
-use generate::{TARGETS, Target};
+use generate::TARGETS;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -85,11 +86,12 @@ fn run(mode: Mode) -> Result<bool> {
         let spec_path = root.join(target.spec);
         let spec = std::fs::read_to_string(&spec_path)
             .with_context(|| format!("cannot read {}", target.spec))?;
-        let code = generate::generate(target, &spec)?;
-        let out_path = root.join(target.output);
-        match mode {
-            Mode::Write => write_if_changed(target, &out_path, &code)?,
-            Mode::Check => up_to_date &= check(target, &out_path, &code)?,
+        for (output, code) in generate::generate_all(target, &spec)? {
+            let out_path = root.join(output);
+            match mode {
+                Mode::Write => write_if_changed(target.spec, output, &out_path, &code)?,
+                Mode::Check => up_to_date &= check(target.spec, output, &out_path, &code)?,
+            }
         }
     }
     if !up_to_date {
@@ -98,43 +100,38 @@ fn run(mode: Mode) -> Result<bool> {
     Ok(up_to_date)
 }
 
-fn write_if_changed(target: &Target, out_path: &Path, code: &str) -> Result<()> {
+fn write_if_changed(spec: &str, output: &str, out_path: &Path, code: &str) -> Result<()> {
     if std::fs::read_to_string(out_path).is_ok_and(|old| old == code) {
-        eprintln!("{}: unchanged", target.output);
+        eprintln!("{output}: unchanged");
         return Ok(());
     }
     if let Some(dir) = out_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(out_path, code).with_context(|| format!("cannot write {}", target.output))?;
-    eprintln!("{}: written from {}", target.output, target.spec);
+    std::fs::write(out_path, code).with_context(|| format!("cannot write {output}"))?;
+    eprintln!("{output}: written from {spec}");
     Ok(())
 }
 
-fn check(target: &Target, out_path: &Path, code: &str) -> Result<bool> {
+fn check(spec: &str, output: &str, out_path: &Path, code: &str) -> Result<bool> {
     let committed = match std::fs::read_to_string(out_path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!(
-                "{}: missing (generated from {})",
-                target.output, target.spec
-            );
+            eprintln!("{output}: missing (generated from {spec})");
             return Ok(false);
         }
-        Err(err) => bail!("cannot read {}: {err}", target.output),
+        Err(err) => bail!("cannot read {output}: {err}"),
     };
     if committed == code {
-        eprintln!("{}: up to date", target.output);
+        eprintln!("{output}: up to date");
         return Ok(true);
     }
     let diff = similar::TextDiff::from_lines(&committed, code);
     eprintln!(
-        "{}: differs from what {} generates:\n{}",
-        target.output,
-        target.spec,
+        "{output}: differs from what {spec} generates:\n{}",
         diff.unified_diff().context_radius(3).header(
-            &format!("{} (committed)", target.output),
-            &format!("{} (generated)", target.output)
+            &format!("{output} (committed)"),
+            &format!("{output} (generated)")
         )
     );
     Ok(false)

@@ -1,68 +1,78 @@
 //! Adobe Audit Service: `POST /audits`.
 
-use axum::extract::Request;
-use axum::http::{Method, StatusCode, header};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::auth::{Audience, TokenProblem};
-use crate::server::{Api, BodyError, Ctx, Shared, inject_fault, read_api_body};
+use crate::answer::{adobe_error_response, adobe_string_error};
+use crate::faults::Api;
+use crate::request::{BodyError, Ctx, read_api_body};
+use crate::state::Shared;
 use crate::store::{AdobeRecord, WriteError};
+use crate::tokens::{Audience, TokenProblem};
 
-/// An error answer whose body is a JSON string, as the service sends for 400 and 401.
-fn string_error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(Value::String(message.to_owned()))).into_response()
+/// Any method but `POST` on `/audits`.
+pub async fn not_allowed(method: Method) -> Response {
+    let mut response = adobe_string_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("Request method '{method}' not supported"),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    response
 }
 
-pub async fn handle(shared: &Shared, ctx: &Ctx, request: Request) -> Response {
-    if request.method() != Method::POST {
-        let mut response = string_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &format!("Request method '{}' not supported", request.method()),
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-        return response;
-    }
+/// `POST /audits`: token, then API key, then faults, then the body.
+pub async fn create(
+    State(shared): State<Arc<Shared>>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let credentials = &shared.config.credentials;
-    match shared.tokens.check(request.headers(), Audience::Adobe) {
+    match shared.tokens.check(&headers, Audience::Adobe) {
         Ok(_) => {}
         Err(TokenProblem::Missing) => {
-            return string_error(StatusCode::UNAUTHORIZED, "Oauth token is missing");
+            return adobe_string_error(StatusCode::UNAUTHORIZED, "Oauth token is missing");
         }
         Err(TokenProblem::Unknown) => {
-            return string_error(StatusCode::UNAUTHORIZED, "Oauth token is not valid");
+            return adobe_string_error(StatusCode::UNAUTHORIZED, "Oauth token is not valid");
         }
         Err(TokenProblem::Expired) => {
-            return string_error(StatusCode::UNAUTHORIZED, "Oauth token is expired");
+            return adobe_string_error(StatusCode::UNAUTHORIZED, "Oauth token is expired");
         }
     }
-    let api_key = request
-        .headers()
+    let api_key = headers
         .get("x-api-key")
         .and_then(|value| value.to_str().ok());
     if api_key != Some(credentials.adobe_client_id.as_str()) {
-        return string_error(
+        return adobe_string_error(
             StatusCode::UNAUTHORIZED,
             "Api Key is invalid: x-api-key must be the client id of the project",
         );
     }
     // Only an authenticated request (token and API key) reaches fault injection: a client
     // with bad credentials must learn it at once, not after an injected hang or delay.
-    if let Some(response) = inject_fault(shared, ctx, Api::Adobe).await {
+    if let Some(response) = shared.faults.inject(&ctx, Api::Adobe).await {
         return response;
     }
-    let text = match read_api_body(request.into_body()).await {
+    let text = match read_api_body(body).await {
         Ok(text) => text,
         Err(BodyError::TooLarge(message)) => {
-            return string_error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+            return adobe_string_error(StatusCode::PAYLOAD_TOO_LARGE, &message);
         }
-        Err(BodyError::Bad(message)) => return string_error(StatusCode::BAD_REQUEST, &message),
+        Err(BodyError::Bad(message)) => {
+            return adobe_string_error(StatusCode::BAD_REQUEST, &message);
+        }
     };
     let event = match validate(&text) {
         Ok(event) => event,
-        Err(message) => return string_error(StatusCode::BAD_REQUEST, &message),
+        Err(message) => return adobe_string_error(StatusCode::BAD_REQUEST, &message),
     };
     let id = uuid::Uuid::new_v4().to_string();
     let record = AdobeRecord {
@@ -75,7 +85,7 @@ pub async fn handle(shared: &Shared, ctx: &Ctx, request: Request) -> Response {
             if let WriteError::Store(err) = &err {
                 tracing::error!(error = %err, "the store failed");
             }
-            crate::server::adobe_error_response(
+            adobe_error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal Server Error",
                 "the event could not be stored",

@@ -1,28 +1,173 @@
-//! Injected faults (seeded) and Intune's per-app request limits.
+//! Injected faults (seeded), Intune's per-app request limits, and the answers both send in
+//! place of the service's.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use tokio::sync::watch;
+
+use crate::answer::{adobe_error_response, graph_error};
 use crate::config::{Fault, FaultConfig};
+use crate::request::Ctx;
+
+/// Which API a fault answer must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Graph,
+    Adobe,
+}
+
+/// Everything that can fail a request the service would otherwise admit, and how often it did.
+#[derive(Debug)]
+pub struct Faults {
+    injector: Injector,
+    limits: Option<IntuneLimits>,
+    /// Faults injected, Intune-limit 429s included.
+    injected: AtomicU64,
+    /// A delayed or hanging request ends when this turns true.
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Faults {
+    pub fn new(config: &FaultConfig, seed: u64, shutdown: watch::Receiver<bool>) -> Self {
+        Self {
+            injector: Injector::new(config, seed),
+            limits: config.intune_limits.then(IntuneLimits::intune),
+            injected: AtomicU64::new(0),
+            shutdown,
+        }
+    }
+
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Ordering::Relaxed)
+    }
+
+    /// Counts one Graph request of `app` against Intune's limits, when they are enforced;
+    /// `Err` is the 429 to send instead.
+    #[allow(clippy::result_large_err, reason = "the error is the finished answer")]
+    pub fn admit(&self, ctx: &Ctx, app: &str, write: bool) -> Result<(), Response> {
+        let Some(limits) = &self.limits else {
+            return Ok(());
+        };
+        limits.admit(app, write).map_err(|wait| {
+            self.injected.fetch_add(1, Ordering::Relaxed);
+            throttled(ctx, Api::Graph, Some(wait))
+        })
+    }
+
+    /// Draws a fault for an authenticated API request: `Some` answer to send instead, or
+    /// `None` to go on (after any injected delay). A hang lasts until the client gives up or
+    /// shutdown. Callers check credentials first, so a client with bad ones is never made to
+    /// wait.
+    pub async fn inject(&self, ctx: &Ctx, api: Api) -> Option<Response> {
+        let Decision::Fault(fault) = self.injector.decide() else {
+            return None;
+        };
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(?fault, request_id = %ctx.request_id, "injecting a fault");
+        match fault {
+            Fault::Delay(delay) => {
+                let mut shutdown = self.shutdown.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => None,
+                    _ = shutdown.wait_for(|stop| *stop) => Some(unavailable(ctx, api)),
+                }
+            }
+            Fault::Hang => {
+                let mut shutdown = self.shutdown.clone();
+                let _ = shutdown.wait_for(|stop| *stop).await;
+                Some(unavailable(ctx, api))
+            }
+            Fault::Throttle { retry_after } => Some(throttled(ctx, api, retry_after)),
+            Fault::Unavailable => Some(unavailable(ctx, api)),
+            Fault::GatewayTimeout => Some(answer(
+                ctx,
+                api,
+                StatusCode::GATEWAY_TIMEOUT,
+                (
+                    "gatewayTimeout",
+                    "The gateway did not receive a timely response from the service (injected by the emulator).",
+                ),
+                (
+                    "Gateway Timeout",
+                    "the gateway did not receive a timely response (injected by the emulator)",
+                ),
+            )),
+        }
+    }
+}
+
+/// The answer of `status` in the shape of `api`: Graph's `ODataError` (code, message) or
+/// Adobe's `ErrorResponse` (reason, message).
+fn answer(
+    ctx: &Ctx,
+    api: Api,
+    status: StatusCode,
+    (code, graph_message): (&str, &str),
+    (reason, adobe_message): (&str, &str),
+) -> Response {
+    match api {
+        Api::Graph => graph_error(ctx, status, code, graph_message),
+        Api::Adobe => adobe_error_response(status, reason, adobe_message),
+    }
+}
+
+fn throttled(ctx: &Ctx, api: Api, retry_after: Option<u64>) -> Response {
+    let mut response = answer(
+        ctx,
+        api,
+        StatusCode::TOO_MANY_REQUESTS,
+        (
+            "TooManyRequests",
+            "Too many requests. Please retry after the time given in Retry-After, or back off.",
+        ),
+        ("Too Many Requests", "too many requests; retry later"),
+    );
+    if let Some(seconds) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn unavailable(ctx: &Ctx, api: Api) -> Response {
+    answer(
+        ctx,
+        api,
+        StatusCode::SERVICE_UNAVAILABLE,
+        (
+            "serviceNotAvailable",
+            "The service is temporarily unavailable (injected by the emulator).",
+        ),
+        (
+            "Service Unavailable",
+            "the service is temporarily unavailable (injected by the emulator)",
+        ),
+    )
+}
 
 /// What fault injection decided for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+enum Decision {
     Proceed,
     Fault(Fault),
 }
 
 /// The seeded fault picker.
 #[derive(Debug)]
-pub struct Injector {
+struct Injector {
     rate: f64,
     kinds: Vec<Fault>,
     rng: Mutex<fastrand::Rng>,
 }
 
 impl Injector {
-    pub fn new(config: &FaultConfig, seed: u64) -> Self {
+    fn new(config: &FaultConfig, seed: u64) -> Self {
         let kinds = if config.kinds.is_empty() {
             vec![
                 Fault::Throttle {
@@ -47,7 +192,7 @@ impl Injector {
     }
 
     /// One draw per API request, in arrival order.
-    pub fn decide(&self) -> Decision {
+    fn decide(&self) -> Decision {
         if self.rate <= 0.0 {
             return Decision::Proceed;
         }
@@ -70,7 +215,7 @@ type Windows = HashMap<String, (VecDeque<Instant>, VecDeque<Instant>)>;
 
 /// Intune's published per-app limits, as sliding windows.
 #[derive(Debug)]
-pub struct IntuneLimits {
+struct IntuneLimits {
     window: Duration,
     writes: usize,
     all: usize,
@@ -79,7 +224,7 @@ pub struct IntuneLimits {
 
 impl IntuneLimits {
     /// 100 writes and 1000 requests per 20 seconds per app.
-    pub fn intune() -> Self {
+    fn intune() -> Self {
         Self {
             window: Duration::from_secs(20),
             writes: 100,
@@ -89,7 +234,7 @@ impl IntuneLimits {
     }
 
     /// Counts one request of `app`, or answers how many seconds to wait.
-    pub fn admit(&self, app: &str, write: bool) -> Result<(), u64> {
+    fn admit(&self, app: &str, write: bool) -> Result<(), u64> {
         let now = Instant::now();
         let mut apps = self
             .apps

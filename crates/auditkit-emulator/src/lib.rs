@@ -25,15 +25,25 @@
 
 #![forbid(unsafe_code)]
 
+// Top to bottom, each module uses only those below it: the server starts the router, the
+// router reaches the handlers, and the handlers share what sits under them.
+mod server;
+
+mod router;
+
 mod adobe;
 mod auth;
+mod graph;
+
+mod answer;
 mod config;
 mod faults;
-mod graph;
 pub mod odata;
+mod request;
 mod seed;
-mod server;
+mod state;
 mod store;
+mod tokens;
 
 pub use config::{EmulatorConfig, EmulatorCredentials, Fault, FaultConfig, ParseFaultError};
 pub use server::{Emulator, EmulatorError, EmulatorStats};

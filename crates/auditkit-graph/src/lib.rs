@@ -2,13 +2,22 @@
 //! `openapi/graph-audit-events.yaml` by `cargo xtask generate`.
 //!
 //! Most applications use the `auditkit` facade instead. Without the default `client` feature
-//! this crate is the models alone (`types`), with no HTTP stack.
+//! this crate is the models alone (`types` and their property table, `properties`), with no
+//! HTTP stack.
 
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 mod generated;
 
 pub use generated::*;
+
+/// The property table of every model, typed access to a model's values by JSON name, and the
+/// typed constants of the filterable properties; generated from the spec like the models, and
+/// built without the `client` feature too.
+#[rustfmt::skip]
+#[allow(clippy::all, missing_debug_implementations)]
+#[path = "generated/properties.rs"]
+pub mod properties;
 
 /// Decoding rules the generated models use for what services really send; public for
 /// hand-written models of the same answers, such as a collection page of one's own:

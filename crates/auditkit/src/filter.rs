@@ -29,92 +29,27 @@
 //!
 //! A value of the wrong kind does not compile:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! use auditkit::filter::{Field, Filter};
 //! let _ = Filter::field(Field::ActivityDateTime).eq("2025-03-24");
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! use auditkit::filter::{Field, Filter};
 //! let _ = Filter::field(Field::CorrelationId).eq("not-a-guid");
 //! ```
 
 use std::borrow::Cow;
 use std::fmt;
-use std::marker::PhantomData;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use uuid::Uuid;
 
-/// Kind of an `Edm.String` property: compared with single-quoted strings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Text {}
-
-/// Kind of an `Edm.DateTimeOffset` property: compared with unquoted UTC date-times or dates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DateTimeOffset {}
-
-/// Kind of an `Edm.Guid` property: compared with unquoted GUIDs (OData v4 has no `guid'…'`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Guid {}
-
-/// A property of `microsoft.graph.auditEvent`. `K` is its kind, so the compiler can refuse a
-/// value of the wrong kind.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Property<K> {
-    name: &'static str,
-    kind: PhantomData<K>,
-}
-
-// By hand: derived impls would demand `K: Copy`, which generic code cannot promise.
-impl<K> Clone for Property<K> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<K> Copy for Property<K> {}
-
-impl<K> Property<K> {
-    const fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            kind: PhantomData,
-        }
-    }
-
-    /// The name on the wire, also what `$select` takes.
-    pub const fn name(self) -> &'static str {
-        self.name
-    }
-}
-
-impl<K> fmt::Display for Property<K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name)
-    }
-}
-
-/// The audit event properties one filters and sorts by. A namespace rather than an enum: each
-/// constant has its own kind ([`Text`], [`DateTimeOffset`], [`Guid`]), which an enum's
-/// variants could not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Field {}
-
-#[allow(non_upper_case_globals)]
-impl Field {
-    pub const Id: Property<Text> = Property::new("id");
-    pub const DisplayName: Property<Text> = Property::new("displayName");
-    pub const ComponentName: Property<Text> = Property::new("componentName");
-    pub const Activity: Property<Text> = Property::new("activity");
-    /// Always UTC on this resource.
-    pub const ActivityDateTime: Property<DateTimeOffset> = Property::new("activityDateTime");
-    pub const ActivityType: Property<Text> = Property::new("activityType");
-    /// The HTTP operation type, e.g. `Get`, `Patch`.
-    pub const ActivityOperationType: Property<Text> = Property::new("activityOperationType");
-    pub const ActivityResult: Property<Text> = Property::new("activityResult");
-    pub const CorrelationId: Property<Guid> = Property::new("correlationId");
-    pub const Category: Property<Text> = Property::new("category");
-}
+// The kinds of properties and the typed constants are generated from the spec's property
+// table (`auditkit_graph::properties`): a property added to `openapi/graph-audit-events.yaml`
+// with `x-auditkit-filterable` becomes a `Field` constant without anyone writing it here.
+pub use auditkit_graph::properties::typed::AuditEventField as Field;
+pub use auditkit_graph::properties::typed::{DateTimeOffset, Guid, Property, Text};
 
 mod sealed {
     /// Holds the writing of literals, so that no type outside this module can write one and
@@ -239,7 +174,7 @@ impl<K> FieldFilter<K> {
     fn compare(self, op: &str, value: impl Literal<K>) -> Filter {
         Filter(Expr::Compare(format!(
             "{} {op} {}",
-            self.property.name,
+            self.property.name(),
             value.literal()
         )))
     }
@@ -277,7 +212,7 @@ impl<K> FieldFilter<K> {
         let mut terms: Vec<Expr> = values.into_iter().map(|v| self.eq(v).0).collect();
         match terms.len() {
             0 => Err(FilterError::EmptyAnyOf {
-                property: self.property.name,
+                property: self.property.name(),
             }),
             1 => Ok(Filter(terms.remove(0))),
             _ => Ok(Filter(Expr::Or(terms))),
@@ -411,22 +346,22 @@ enum Direction {
 
 impl OrderBy {
     pub fn asc<K>(property: Property<K>) -> OrderBy {
-        OrderBy(vec![(property.name, Direction::Asc)])
+        OrderBy(vec![(property.name(), Direction::Asc)])
     }
 
     pub fn desc<K>(property: Property<K>) -> OrderBy {
-        OrderBy(vec![(property.name, Direction::Desc)])
+        OrderBy(vec![(property.name(), Direction::Desc)])
     }
 
     /// Breaks ties of the keys before it.
     pub fn then_asc<K>(mut self, property: Property<K>) -> OrderBy {
-        self.0.push((property.name, Direction::Asc));
+        self.0.push((property.name(), Direction::Asc));
         self
     }
 
     /// Breaks ties of the keys before it.
     pub fn then_desc<K>(mut self, property: Property<K>) -> OrderBy {
-        self.0.push((property.name, Direction::Desc));
+        self.0.push((property.name(), Direction::Desc));
         self
     }
 

@@ -120,6 +120,23 @@ fn correlation_id_is_an_unquoted_guid() {
     );
 }
 
+#[test]
+fn the_fields_are_the_filterable_properties_the_spec_declares() {
+    use auditkit_graph::properties::{AUDIT_EVENT, EdmType};
+    let declared: Vec<&str> = AUDIT_EVENT
+        .properties
+        .iter()
+        .filter(|p| p.filterable && !p.collection && !p.is_object())
+        .map(|p| p.json_name)
+        .collect();
+    assert_eq!(Field::NAMES, declared.as_slice());
+    // The typed constants carry the kind the table gives their property.
+    let edm = |name: &str| AUDIT_EVENT.property(name).unwrap().edm_type;
+    assert_eq!(edm(Field::ActivityDateTime.name()), EdmType::DateTimeOffset);
+    assert_eq!(edm(Field::CorrelationId.name()), EdmType::Guid);
+    assert_eq!(edm(Field::Category.name()), EdmType::String);
+}
+
 // --- one test per operator kind --------------------------------------------------------------
 
 #[test]
