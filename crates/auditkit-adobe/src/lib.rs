@@ -13,23 +13,12 @@ pub use generated::*;
 /// Decoding rules the generated models use for what services really send; public for
 /// hand-written models of the same answers (see the module docs).
 #[doc(hidden)]
+#[rustfmt::skip]
+#[path = "generated/lenient.rs"]
 pub mod lenient;
 
 mod timestamp;
 pub use timestamp::Timestamp;
-
-#[cfg(feature = "client")]
-impl progenitor_client::ClientHooks<auditkit_runtime::Pipeline> for Client {
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        info: &progenitor_client::OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        self.inner
-            .execute(&self.client, request, info.operation_id)
-            .await
-    }
-}
 
 /// Adobe's error body as the runtime reads it: an `ErrorResponse`'s `reason` and `message`,
 /// or the plain string the service sends for 400 and 401.

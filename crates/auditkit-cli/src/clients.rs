@@ -12,8 +12,8 @@ use crate::{AdobeTarget, Cloud, GraphTarget};
 
 pub(crate) fn graph_client(target: &GraphTarget) -> Result<GraphClient, Failure> {
     let secret = crate::secret::from_command_line(
-        target.client_secret.as_ref(),
-        target.client_secret_file.as_deref(),
+        target.secret.client_secret.as_ref(),
+        target.secret.client_secret_file.as_deref(),
         "AZURE_CLIENT_SECRET",
     )?;
     // Each of tenant, client id and secret comes from its flag or else from Microsoft's
@@ -54,14 +54,13 @@ pub(crate) fn adobe_client(target: AdobeTarget) -> Result<AdobeClient, Failure> 
         base_url,
         ims_host,
         client_id,
-        client_secret,
-        client_secret_file,
+        secret,
         scopes,
         org_id,
     } = target;
     let secret = crate::secret::from_command_line(
-        client_secret.as_ref(),
-        client_secret_file.as_deref(),
+        secret.client_secret.as_ref(),
+        secret.client_secret_file.as_deref(),
         "ADOBE_CLIENT_SECRET",
     )?;
     // Each setting comes from its flag or else from Adobe's variable.

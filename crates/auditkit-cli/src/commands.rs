@@ -133,7 +133,7 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
         }
         GraphCommand::Create { target, file } => {
             crate::secret::stdin_read_once(
-                target.client_secret_file.as_deref(),
+                target.secret.client_secret_file.as_deref(),
                 crate::secret::is_stdin(&file),
                 "--file",
             )?;
@@ -219,7 +219,7 @@ async fn adobe(command: AdobeCommand) -> Result<(), Failure> {
         stdin,
     } = command;
     crate::secret::stdin_read_once(
-        target.client_secret_file.as_deref(),
+        target.secret.client_secret_file.as_deref(),
         stdin || file.as_deref().is_some_and(crate::secret::is_stdin),
         if stdin { "--stdin" } else { "--file" },
     )?;

@@ -115,12 +115,21 @@ pub(crate) struct GraphTarget {
     /// Application (client) id [env: AZURE_CLIENT_ID]
     #[arg(long, global = true)]
     pub(crate) client_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) secret: SecretArgs,
+}
+
+/// How a command is given the client secret when not by the service's variable
+/// (AZURE_CLIENT_SECRET, ADOBE_CLIENT_SECRET).
+#[derive(Clone, Debug, Args)]
+pub(crate) struct SecretArgs {
     /// Client secret, visible to every local user in process listings (ps): prefer
-    /// --client-secret-file or AZURE_CLIENT_SECRET. Warns when used.
+    /// --client-secret-file or the service's variable (AZURE_CLIENT_SECRET or
+    /// ADOBE_CLIENT_SECRET). Warns when used.
     #[arg(long, global = true, value_name = "SECRET", value_parser = secret::parse_flag)]
     pub(crate) client_secret: Option<SecretString>,
-    /// Read the client secret from this file, or from standard input with "-"; one trailing
-    /// newline is dropped.
+    /// Read the client secret from this file, or from standard input with "-" (which then
+    /// cannot also hold the events); one trailing newline is dropped.
     #[arg(
         long,
         global = true,
@@ -291,15 +300,8 @@ pub(crate) struct ShipArgs {
     /// Client id [env: AZURE_CLIENT_ID or ADOBE_CLIENT_ID]
     #[arg(long)]
     pub(crate) client_id: Option<String>,
-    /// Client secret, visible to every local user in process listings (ps): prefer
-    /// --client-secret-file or the AZURE_CLIENT_SECRET / ADOBE_CLIENT_SECRET variable. Warns
-    /// when used.
-    #[arg(long, value_name = "SECRET", value_parser = secret::parse_flag)]
-    pub(crate) client_secret: Option<SecretString>,
-    /// Read the client secret from this file, or from standard input with "-"; one trailing
-    /// newline is dropped.
-    #[arg(long, value_name = "PATH", conflicts_with = "client_secret")]
-    pub(crate) client_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) secret: SecretArgs,
     /// Adobe: IMS host, e.g. http://127.0.0.1:8080/ [default: production; env ADOBE_IMS_HOST]
     #[arg(long)]
     pub(crate) ims_host: Option<url::Url>,
@@ -323,14 +325,8 @@ pub(crate) struct AdobeTarget {
     /// Client id [env: ADOBE_CLIENT_ID]
     #[arg(long)]
     pub(crate) client_id: Option<String>,
-    /// Client secret, visible to every local user in process listings (ps): prefer
-    /// --client-secret-file or ADOBE_CLIENT_SECRET. Warns when used.
-    #[arg(long, value_name = "SECRET", value_parser = secret::parse_flag)]
-    pub(crate) client_secret: Option<SecretString>,
-    /// Read the client secret from this file, or from standard input with "-" (not with
-    /// --stdin); one trailing newline is dropped.
-    #[arg(long, value_name = "PATH", conflicts_with = "client_secret")]
-    pub(crate) client_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) secret: SecretArgs,
     /// Comma-separated scopes [env: ADOBE_SCOPES]
     #[arg(long)]
     pub(crate) scopes: Option<String>,

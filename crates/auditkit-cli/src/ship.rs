@@ -15,7 +15,7 @@ use crate::{AdobeTarget, Format, GraphTarget, ShipArgs, ShipOutput, ShipTo};
 
 pub(crate) async fn run(args: ShipArgs) -> Result<(), Failure> {
     crate::secret::stdin_read_once(
-        args.client_secret_file.as_deref(),
+        args.secret.client_secret_file.as_deref(),
         args.file.as_deref().is_some_and(crate::secret::is_stdin),
         "FILE",
     )?;
@@ -29,8 +29,7 @@ pub(crate) async fn run(args: ShipArgs) -> Result<(), Failure> {
                 output: Format::Json,
                 tenant: args.tenant.clone(),
                 client_id: args.client_id.clone(),
-                client_secret: args.client_secret.clone(),
-                client_secret_file: args.client_secret_file.clone(),
+                secret: args.secret.clone(),
             };
             ship(graph_client(&target)?, &args).await
         }
@@ -44,8 +43,7 @@ pub(crate) async fn run(args: ShipArgs) -> Result<(), Failure> {
                 base_url,
                 ims_host: args.ims_host.clone(),
                 client_id: args.client_id.clone(),
-                client_secret: args.client_secret.clone(),
-                client_secret_file: args.client_secret_file.clone(),
+                secret: args.secret.clone(),
                 scopes: args.scopes.clone(),
                 org_id: args.org_id.clone(),
             };

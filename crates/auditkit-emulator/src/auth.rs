@@ -109,19 +109,12 @@ pub async fn entra_token(
         );
     }
     let basic = basic_auth(&headers);
-    let body = match read_body(body, MAX_FORM).await {
-        Ok(body) => body,
-        Err(message) => {
-            return entra_error(
-                ctx,
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
-                &message,
-            );
-        }
+    // AADSTS900144: the request body is not a form Entra ID can read.
+    let fields = match read_body(body, MAX_FORM).await {
+        Ok(body) => form(&body),
+        Err(message) => Err(message),
     };
-    let mut fields = match form(&body) {
+    let mut fields = match fields {
         Ok(fields) => fields,
         Err(message) => {
             return entra_error(

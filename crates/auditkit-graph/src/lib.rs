@@ -34,20 +34,10 @@ pub mod properties;
 /// assert!(page.value.is_empty());
 /// ```
 #[doc(hidden)]
+#[rustfmt::skip]
+#[path = "generated/lenient.rs"]
 pub mod lenient;
 
-#[cfg(feature = "client")]
-impl progenitor_client::ClientHooks<auditkit_runtime::Pipeline> for Client {
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        info: &progenitor_client::OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        self.inner
-            .execute(&self.client, request, info.operation_id)
-            .await
-    }
-}
 
 /// Graph's error body as the runtime reads it: `error.code` and `error.message`.
 #[cfg(feature = "client")]

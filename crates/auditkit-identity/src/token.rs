@@ -186,34 +186,62 @@ macro_rules! token_request_setters {
 
 pub(crate) use token_request_setters;
 
-/// POSTs a form to a token endpoint. Refuses plain http to remote hosts before sending.
-pub(crate) async fn post_form(
-    http: &HttpClient,
+/// Where a credential asks for its tokens, and how: the URL, the HTTP client, and whether
+/// plain http to a host that is not loopback was allowed. The transport rule is checked once,
+/// when it is made, and again before every request.
+pub(crate) struct TokenEndpoint {
     provider: &'static str,
-    url: &Url,
-    form: &[(&str, &str)],
+    url: Url,
     allow_insecure_http: bool,
-) -> Result<TokenAnswer, AuthError> {
-    check_transport(provider, url, allow_insecure_http)?;
-    let request = http.reqwest().post(url.clone()).form(form);
-    receive(http, provider, request).await
+    http: HttpClient,
 }
 
-/// GETs a token (managed identity endpoints). Same transport rules as [`post_form`].
-pub(crate) async fn get_token(
-    http: &HttpClient,
-    provider: &'static str,
-    url: &Url,
-    headers: HeaderMap,
-    allow_insecure_http: bool,
-) -> Result<TokenAnswer, AuthError> {
-    check_transport(provider, url, allow_insecure_http)?;
-    receive(
-        http,
-        provider,
-        http.reqwest().get(url.clone()).headers(headers),
-    )
-    .await
+impl fmt::Debug for TokenEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TokenEndpoint")
+            .field(&auditkit_runtime::security::redact(&self.url))
+            .finish()
+    }
+}
+
+impl TokenEndpoint {
+    pub(crate) fn new(
+        provider: &'static str,
+        url: Url,
+        allow_insecure_http: bool,
+        http: HttpClient,
+    ) -> Result<Self, AuthError> {
+        check_transport(provider, &url, allow_insecure_http)?;
+        Ok(Self {
+            provider,
+            url,
+            allow_insecure_http,
+            http,
+        })
+    }
+
+    pub(crate) fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The cache key of `client_id`'s tokens for `scope` from this endpoint.
+    pub(crate) fn key(&self, client_id: &str, scope: String) -> crate::TokenKey {
+        crate::TokenKey::new(self.url.as_str(), client_id, scope)
+    }
+
+    /// POSTs a form (client credentials, a JWT exchange).
+    pub(crate) async fn post_form(&self, form: &[(&str, &str)]) -> Result<TokenAnswer, AuthError> {
+        check_transport(self.provider, &self.url, self.allow_insecure_http)?;
+        let request = self.http.reqwest().post(self.url.clone()).form(form);
+        receive(&self.http, self.provider, request).await
+    }
+
+    /// GETs a token with `headers` (managed identity endpoints).
+    pub(crate) async fn get(&self, headers: HeaderMap) -> Result<TokenAnswer, AuthError> {
+        check_transport(self.provider, &self.url, self.allow_insecure_http)?;
+        let request = self.http.reqwest().get(self.url.clone()).headers(headers);
+        receive(&self.http, self.provider, request).await
+    }
 }
 
 async fn receive(

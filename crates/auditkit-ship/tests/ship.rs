@@ -35,23 +35,8 @@ mod failures;
 #[path = "ship/files.rs"]
 mod files;
 
-const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
-const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
-const SEED: u64 = 20_261_125;
-
-async fn start() -> MockServer {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = MockServer::builder().listener(listener).start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": "t", "expires_in": 3600})),
-        )
-        .mount(&server)
-        .await;
-    server
-}
+// The one place test servers are made, under the names these tests use.
+use auditkit_testing::{EVENTS, SEED, TOKEN_PATH, server as start};
 
 fn graph_builder(uri: &str) -> auditkit::GraphClientBuilder {
     let uri = url::Url::parse(uri).unwrap();

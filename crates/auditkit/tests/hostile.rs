@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use auditkit::graph::AuditEvent;
 use auditkit::{Error, ListQuery, ListingStop, ManualClock, RetryPolicy};
+use auditkit_testing::*;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
-use support::*;
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -549,7 +547,7 @@ async fn urls_are_redacted_in_debug_output_and_in_logs() {
         })))
         .mount(&tokens)
         .await;
-    let page = support::graph(&tokens)
+    let page = auditkit_testing::graph(&tokens)
         .audit_events()
         .list_page(&ListQuery::new())
         .await

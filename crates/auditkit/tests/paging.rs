@@ -3,46 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
+use auditkit::ListQuery;
 use auditkit::graph::Watermark;
-use auditkit::{EntraCredential, GraphClient, ListQuery, ManualClock, RetryPolicy};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
-const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
-
-async fn start() -> MockServer {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = MockServer::builder().listener(listener).start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": "t", "expires_in": 3600})),
-        )
-        .mount(&server)
-        .await;
-    server
-}
-
-fn client(server: &MockServer) -> GraphClient {
-    let uri = url::Url::parse(&server.uri()).unwrap();
-    let clock = ManualClock::new();
-    GraphClient::builder()
-        .credential(
-            EntraCredential::client_secret("tenant", "app", "secret").authority_host(uri.clone()),
-        )
-        .base_url(uri.join("/v1.0").unwrap())
-        .http_client(auditkit::HttpClient::new().unwrap())
-        .retry(RetryPolicy::default().jitter_seed(1))
-        .time(Arc::new(clock.clone()), Arc::new(clock))
-        .build()
-        .unwrap()
-}
+// The one place test servers and clients are made, under the names these tests use.
+use auditkit_testing::{EVENTS, graph as client, server as start};
 
 /// Serves `pages` of ids; page n links to page n+1 through `$skiptoken=n+1`.
 async fn mount_pages(server: &MockServer, pages: &[&[&str]], wrong_count: bool) {

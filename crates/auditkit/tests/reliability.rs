@@ -9,56 +9,19 @@ use std::time::Duration;
 
 use auditkit::graph::AuditEvent;
 use auditkit::{
-    EntraCredential, Error, GraphClient, GraphClientBuilder, ManualClock, RateLimit, RetryBudget,
-    RetryPolicy, Timeouts,
+    EntraCredential, Error, GraphClient, ManualClock, RateLimit, RetryBudget, RetryPolicy, Timeouts,
 };
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
-const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
-const SEED: u64 = 20261125;
-
-async fn start() -> MockServer {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = MockServer::builder().listener(listener).start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": "t", "expires_in": 3600})),
-        )
-        .mount(&server)
-        .await;
-    server
-}
-
-fn builder(server: &MockServer, clock: &ManualClock) -> GraphClientBuilder {
-    let uri = url::Url::parse(&server.uri()).unwrap();
-    eprintln!("jitter seed {SEED}");
-    GraphClient::builder()
-        .credential(
-            EntraCredential::client_secret("tenant", "app", "secret").authority_host(uri.clone()),
-        )
-        .base_url(uri.join("/v1.0").unwrap())
-        .http_client(auditkit::HttpClient::new().unwrap())
-        .retry(RetryPolicy::default().jitter_seed(SEED))
-        .time(Arc::new(clock.clone()), Arc::new(clock.clone()))
-}
+// The one place test servers and clients are made, under the names these tests use.
+use auditkit_testing::{
+    EVENTS, SEED, TOKEN_PATH, api_requests, graph_builder as builder, server as start,
+};
 
 fn event(id: &str) -> serde_json::Value {
     json!({"id": id})
-}
-
-async fn api_requests(server: &MockServer) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.url.path() != TOKEN_PATH)
-        .collect()
 }
 
 fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {

@@ -674,3 +674,13 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
+#[cfg(feature = "client")]
+impl progenitor_client::ClientHooks<auditkit_runtime::Pipeline> for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &progenitor_client::OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.inner.execute(&self.client, request, info.operation_id).await
+    }
+}

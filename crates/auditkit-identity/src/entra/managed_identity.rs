@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{EntraCredential, GraphCloud, Method, PROVIDER, configuration, parse_token_answer};
 use crate::TokenKey;
-use crate::token::{Token, TokenSource, check_transport, get_token};
+use crate::token::{Token, TokenEndpoint, TokenSource};
 
 /// The Azure instance metadata service: plain http to a link-local address, by design.
 const IMDS_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
@@ -135,11 +135,9 @@ impl EntraCredential {
 /// Tokens from a managed identity endpoint: a GET with the resource in the query.
 pub(super) struct ManagedIdentitySource {
     /// The endpoint with its query.
-    url: Url,
+    endpoint: TokenEndpoint,
     headers: HeaderMap,
     key: TokenKey,
-    allow_insecure_http: bool,
-    http: auditkit_runtime::HttpClient,
 }
 
 impl fmt::Debug for ManagedIdentitySource {
@@ -195,7 +193,7 @@ impl ManagedIdentitySource {
         }
         // The metadata service is plain http to a link-local address by design.
         let allow_insecure_http = allow_insecure_http || is_imds_host(&url);
-        check_transport(PROVIDER, &url, allow_insecure_http)?;
+        let endpoint = TokenEndpoint::new(PROVIDER, url, allow_insecure_http, http)?;
         let client_id = if client_id.trim().is_empty() {
             "system-assigned"
         } else {
@@ -203,11 +201,9 @@ impl ManagedIdentitySource {
         };
         let key = TokenKey::new(authority.as_str(), client_id, resource);
         Ok(Self {
-            url,
+            endpoint,
             headers,
             key,
-            allow_insecure_http,
-            http,
         })
     }
 }
@@ -226,17 +222,7 @@ impl TokenSource for ManagedIdentitySource {
     }
 
     fn fetch(&self) -> BoxFuture<'_, Result<Token, AuthError>> {
-        Box::pin(async move {
-            let answer = get_token(
-                &self.http,
-                PROVIDER,
-                &self.url,
-                self.headers.clone(),
-                self.allow_insecure_http,
-            )
-            .await?;
-            parse_token_answer(answer)
-        })
+        Box::pin(async move { parse_token_answer(self.endpoint.get(self.headers.clone()).await?) })
     }
 }
 

@@ -17,8 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::token::{
-    CachedBearer, Token, TokenSource, check_transport, excerpt, kind_for_status, post_form,
-    retry_after, token_request_setters,
+    CachedBearer, Token, TokenEndpoint, TokenSource, excerpt, kind_for_status, retry_after,
+    token_request_setters,
 };
 use crate::{TokenCache, TokenKey};
 
@@ -282,15 +282,17 @@ impl EntraCredential {
                 "entra id client id is empty".into(),
             ));
         }
-        let token_url = self.token_url(cloud)?;
-        check_transport(PROVIDER, &token_url, self.allow_insecure_http)?;
+        let endpoint = TokenEndpoint::new(
+            PROVIDER,
+            self.token_url(cloud)?,
+            self.allow_insecure_http,
+            http,
+        )?;
         let source = EntraSource {
-            token_url,
+            endpoint,
             scope: cloud.scope(),
             client_id: self.client_id.clone(),
             method: self.method.clone(),
-            allow_insecure_http: self.allow_insecure_http,
-            http,
         };
         Ok(CachedBearer::new(
             Arc::new(source),
@@ -301,18 +303,16 @@ impl EntraCredential {
 }
 
 struct EntraSource {
-    token_url: Url,
+    endpoint: TokenEndpoint,
     scope: String,
     client_id: String,
     method: Method,
-    allow_insecure_http: bool,
-    http: auditkit_runtime::HttpClient,
 }
 
 impl fmt::Debug for EntraSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EntraSource")
-            .field("token_url", &redact(&self.token_url))
+            .field("endpoint", &self.endpoint)
             .field("scope", &self.scope)
             .field("client_id", &self.client_id)
             .field("method", &self.method)
@@ -331,7 +331,7 @@ impl EntraSource {
         match &self.method {
             Method::Secret(secret) => Ok(Proof::Secret(secret)),
             Method::Certificate { key, legacy_rs256 } => key
-                .assertion(&self.token_url, &self.client_id, *legacy_rs256)
+                .assertion(self.endpoint.url(), &self.client_id, *legacy_rs256)
                 .map(Proof::Assertion),
             Method::AssertionCallback(produce) => assertion::from_callback(produce.as_ref())
                 .await
@@ -352,7 +352,7 @@ impl TokenSource for EntraSource {
     }
 
     fn key(&self) -> TokenKey {
-        TokenKey::new(self.token_url.as_str(), &self.client_id, self.scope.clone())
+        self.endpoint.key(&self.client_id, self.scope.clone())
     }
 
     fn fetch(&self) -> BoxFuture<'_, Result<Token, AuthError>> {
@@ -370,15 +370,7 @@ impl TokenSource for EntraSource {
                     form.push(("client_assertion", assertion.expose_secret()));
                 }
             }
-            let answer = post_form(
-                &self.http,
-                PROVIDER,
-                &self.token_url,
-                &form,
-                self.allow_insecure_http,
-            )
-            .await?;
-            parse_token_answer(answer)
+            parse_token_answer(self.endpoint.post_form(&form).await?)
         })
     }
 }

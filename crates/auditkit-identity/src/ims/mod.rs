@@ -14,8 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::token::{
-    CachedBearer, Token, TokenAnswer, TokenSource, check_transport, excerpt, kind_for_status,
-    post_form, retry_after, token_request_setters,
+    CachedBearer, Token, TokenAnswer, TokenEndpoint, TokenSource, excerpt, kind_for_status,
+    retry_after, token_request_setters,
 };
 use crate::{TokenCache, TokenKey};
 
@@ -231,7 +231,8 @@ impl ImsCredential {
         let token_url = host
             .join(self.method.token_path())
             .map_err(|err| config(&format!("host cannot take a path: {err}")))?;
-        check_transport(PROVIDER, &token_url, self.allow_insecure_http)?;
+        let http = self.http.clone().unwrap_or_else(|| default_http.clone());
+        let endpoint = TokenEndpoint::new(PROVIDER, token_url, self.allow_insecure_http, http)?;
 
         let mut fixed = CredentialHeaders::new();
         let header = |value: &str, what: &str| {
@@ -249,34 +250,30 @@ impl ImsCredential {
             );
         }
         let source = ImsSource {
-            token_url,
+            endpoint,
             ims_origin: host.origin().ascii_serialization(),
             client_id: self.client_id.clone(),
             secrets: self.secrets.clone(),
             method: self.method.clone(),
-            allow_insecure_http: self.allow_insecure_http,
-            http: self.http.clone().unwrap_or_else(|| default_http.clone()),
         };
         Ok(CachedBearer::new(Arc::new(source), cache, fixed))
     }
 }
 
 struct ImsSource {
-    token_url: Url,
+    endpoint: TokenEndpoint,
     /// `scheme://host[:port]` of the IMS, for the JWT's audience and metascope claims.
     #[cfg_attr(not(feature = "ims-jwt"), allow(dead_code))]
     ims_origin: String,
     client_id: String,
     secrets: Vec<SecretString>,
     method: Method,
-    allow_insecure_http: bool,
-    http: auditkit_runtime::HttpClient,
 }
 
 impl fmt::Debug for ImsSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ImsSource")
-            .field("token_url", &redact(&self.token_url))
+            .field("endpoint", &self.endpoint)
             .field("client_id", &self.client_id)
             .field("client_secrets", &Redacted(self.secrets.len()))
             .field("method", &self.method)
@@ -316,14 +313,7 @@ impl ImsSource {
 
     /// Posts `form` to the token endpoint.
     async fn post(&self, form: &[(&str, &str)]) -> Result<TokenAnswer, AuthError> {
-        post_form(
-            &self.http,
-            PROVIDER,
-            &self.token_url,
-            form,
-            self.allow_insecure_http,
-        )
-        .await
+        self.endpoint.post_form(form).await
     }
 }
 
@@ -333,11 +323,7 @@ impl TokenSource for ImsSource {
     }
 
     fn key(&self) -> TokenKey {
-        TokenKey::new(
-            self.token_url.as_str(),
-            &self.client_id,
-            self.method.scope(),
-        )
+        self.endpoint.key(&self.client_id, self.method.scope())
     }
 
     fn fetch(&self) -> BoxFuture<'_, Result<Token, AuthError>> {

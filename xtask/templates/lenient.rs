@@ -5,9 +5,9 @@
 //! sits on undecodable; openapi/README.md lists each rule and why. Only reading is affected:
 //! what the models write is unchanged.
 //!
-//! This file is the same in auditkit-graph and auditkit-adobe (the xtask's tests compare them):
-//! the two generated crates do not depend on each other, and the models must build without any
-//! other auditkit crate.
+//! `cargo xtask generate` writes this file from one template (`xtask/templates/lenient.rs`)
+//! into both generated crates: they do not depend on each other, and the models must build
+//! without any other auditkit crate.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,8 +1,27 @@
-//! What the facade's integration tests share: a wiremock server on 127.0.0.1 with a token
-//! endpoint, and clients pointed at it. (Each test file includes it with `mod support;`;
-//! not every file uses every helper.)
+//! Test support for code that uses auditkit: wiremock servers on 127.0.0.1 (port 0) that stand
+//! in for Entra ID's and Adobe IMS's token endpoints, and Graph and Adobe clients pointed at
+//! them, whose retries wait on a `ManualClock` (recorded, not slept). auditkit's own tests use
+//! it too, so it is the one place test servers, credentials and events are made.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use wiremock::matchers::{method, path};
+//! use wiremock::{Mock, ResponseTemplate};
+//!
+//! let server = auditkit_testing::server().await;
+//! Mock::given(method("GET"))
+//!     .and(path(format!("{}/e1", auditkit_testing::EVENTS)))
+//!     .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "e1"})))
+//!     .mount(&server)
+//!     .await;
+//! let event = auditkit_testing::graph(&server).audit_events().get("e1").await.unwrap();
+//! assert_eq!(event.id.as_deref(), Some("e1"));
+//! # }
+//! ```
+//!
+//! Test support panics on set-up failures: that is a failed test, not an error to handle.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
@@ -14,13 +33,17 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+/// The tenant, client id and secret of the clients made here.
 pub const TENANT: &str = "tenant";
 pub const SECRET: &str = "s3cr3t-client-value-that-must-never-leak";
+/// The access token both token endpoints hand out.
 pub const TOKEN: &str = "access-token-that-must-never-leak";
 pub const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
 pub const IMS_TOKEN_PATH: &str = "/ims/token/v3";
 pub const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
-pub const SEED: u64 = 20_261_203;
+/// The jitter seed of the clients made here, printed by [`graph_builder`] so a failing test
+/// can be repeated.
+pub const SEED: u64 = 20_261_125;
 
 /// A server on 127.0.0.1, port 0, with nothing mounted.
 pub async fn bare_server() -> MockServer {
