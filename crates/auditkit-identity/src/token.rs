@@ -165,18 +165,12 @@ pub(crate) fn check_transport(
 }
 
 /// The settings of how a credential sends its token requests, the same on every credential
-/// (which have the fields `allow_insecure_http: bool` and `http: Option<reqwest::Client>`).
+/// (which have the field `http: Option<HttpClient>`).
 macro_rules! token_request_setters {
     () => {
-        /// Lets the secret travel over plain http to a host that is not loopback. For test
-        /// servers.
-        pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-            self.allow_insecure_http = allow;
-            self
-        }
-
-        /// The HTTP client for token requests (proxies, custom roots); by default the one
-        /// given to `bearer` (the facade's).
+        /// The HTTP client for token requests (proxies, custom roots, and whether the
+        /// secret may travel over plain http to a host that is not loopback); by default
+        /// the one given to `bearer` (the facade's).
         pub fn http_client(mut self, http: auditkit_runtime::HttpClient) -> Self {
             self.http = Some(http);
             self
@@ -186,9 +180,8 @@ macro_rules! token_request_setters {
 
 pub(crate) use token_request_setters;
 
-/// Where a credential asks for its tokens, and how: the URL, the HTTP client, and whether
-/// plain http to a host that is not loopback was allowed. The transport rule is checked once,
-/// when it is made, and again before every request.
+/// Where a credential asks for its tokens, and how: the URL and the HTTP client, whose
+/// transport rule is checked once, when it is made, and again before every request.
 pub(crate) struct TokenEndpoint {
     provider: &'static str,
     url: Url,
@@ -208,9 +201,20 @@ impl TokenEndpoint {
     pub(crate) fn new(
         provider: &'static str,
         url: Url,
-        allow_insecure_http: bool,
         http: HttpClient,
     ) -> Result<Self, AuthError> {
+        Self::with_plain_http(provider, url, http, false)
+    }
+
+    /// An endpoint that is plain http by design (the instance metadata service on its
+    /// link-local address) when `plain_http` is set.
+    pub(crate) fn with_plain_http(
+        provider: &'static str,
+        url: Url,
+        http: HttpClient,
+        plain_http: bool,
+    ) -> Result<Self, AuthError> {
+        let allow_insecure_http = plain_http || http.allows_insecure_http();
         check_transport(provider, &url, allow_insecure_http)?;
         Ok(Self {
             provider,

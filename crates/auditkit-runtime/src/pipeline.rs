@@ -10,8 +10,8 @@
 //!    attempt:
 //!    1. **pacing**: a slot of the client-side [`RateLimit`], refused at once when it would
 //!       only come after the deadline;
-//!    2. **credentials**: the [`Credential`]'s headers, only for requests to the configured
-//!       API's origin, fetched within the deadline;
+//!    2. **credentials**: the [`Credential`]'s headers, fetched within the deadline (a
+//!       request for another origin than the configured API's is refused before this);
 //!    3. **send**, with the smaller of [`Timeouts::attempt`] and the time left;
 //!    4. **guard the body**: the size cap and the removal of a leading BOM ([`crate::body`]);
 //!       a redirect is an answer like any other (see [`crate::transport`]: none is followed);
@@ -34,7 +34,7 @@ use tracing::field::Empty;
 use crate::call::{self, Record};
 use crate::deadline::Deadline;
 use crate::retry::{RateLimit, RetryBudget, RetryPolicy, Timeouts};
-use crate::security::{check_transport, origin, same_origin};
+use crate::security::{origin, same_origin};
 use crate::{Clock, Credential, CredentialHeaders, Error, Sleeper, SystemClock, TokioSleeper};
 
 /// The request path of one client. Cheap to clone; clones share configuration, the retry
@@ -56,7 +56,6 @@ struct RetryOverride {
 struct Config {
     credential: Option<Arc<dyn Credential>>,
     api_base: Option<Url>,
-    allow_insecure_http: bool,
     user_agent: Option<HeaderValue>,
     client_request_id: Option<HeaderName>,
     request_id_headers: Vec<HeaderName>,
@@ -83,7 +82,6 @@ impl Default for Config {
         Self {
             credential: None,
             api_base: None,
-            allow_insecure_http: false,
             user_agent: None,
             client_request_id: None,
             request_id_headers: Vec::new(),
@@ -127,17 +125,10 @@ impl fmt::Debug for PipelineBuilder {
 
 impl PipelineBuilder {
     /// Authenticates requests to `api_base`'s origin (scheme, host, port) with `credential`;
-    /// requests to any other origin go without it.
+    /// a request for any other origin is refused (`Error::Refused`), nothing sent.
     pub fn credential(mut self, api_base: Url, credential: Arc<dyn Credential>) -> Self {
         self.config.api_base = Some(api_base);
         self.config.credential = Some(credential);
-        self
-    }
-
-    /// Lets credentials travel over plain http to a host that is not loopback. For a test
-    /// server on another machine only.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.config.allow_insecure_http = allow;
         self
     }
 
@@ -214,9 +205,6 @@ impl PipelineBuilder {
     }
 
     pub fn build(self) -> Result<Pipeline, Error> {
-        if let Some(api) = &self.config.api_base {
-            check_transport(api, self.config.allow_insecure_http).map_err(Error::Refused)?;
-        }
         Ok(Pipeline {
             config: Arc::new(self.config),
             retry: None,
@@ -374,12 +362,18 @@ impl Pipeline {
         let timeouts = self.timeout_settings();
         let deadline = Deadline::after(&self.config.clock, timeouts.operation);
         let method = request.method().clone();
-        let credential = match (&self.config.credential, &self.config.api_base) {
-            (Some(credential), Some(api)) if same_origin(request.url(), api) => {
-                Some(credential.clone())
-            }
-            _ => None,
-        };
+        // A pipeline serves one API: a request for another origin (a `nextLink` or a saved
+        // cursor pointing elsewhere) is refused before anything is sent, token or not.
+        if let Some(api) = &self.config.api_base
+            && !same_origin(request.url(), api)
+        {
+            return Err(Stop::Refused(Error::Refused(format!(
+                "{} is not the configured API {}; nothing is sent there",
+                origin(request.url()),
+                origin(api)
+            ))));
+        }
+        let credential = self.config.credential.clone();
         let out_of_time = |attempt: u32, why: &'static str| {
             tracing::debug!(reason = why, "operation timed out");
             Stop::Refused(Error::Timeout {

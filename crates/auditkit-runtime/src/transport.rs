@@ -50,8 +50,15 @@ pub fn http_client_builder() -> Result<reqwest::ClientBuilder, crate::Error> {
 /// The HTTP client auditkit sends every request through: one it built, following no
 /// redirect. Cheap to clone; clones share the connection pool, so one `HttpClient` can serve
 /// every client and credential of an application.
+///
+/// It also carries the one transport rule: credentials (a token request, a bearer token)
+/// travel over https only, or plain http to a loopback host (tests, the emulator), unless the
+/// client was built with [`HttpClient::allow_insecure_http`].
 #[derive(Clone, Debug)]
-pub struct HttpClient(reqwest::Client);
+pub struct HttpClient {
+    client: reqwest::Client,
+    allow_insecure_http: bool,
+}
 
 impl HttpClient {
     /// The client of [`http_client_builder`] as it is.
@@ -62,18 +69,38 @@ impl HttpClient {
     /// A client from your builder (start from [`http_client_builder`] and add a proxy or
     /// roots): whatever redirect policy it had, the built client follows none.
     pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, crate::Error> {
-        builder
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map(Self)
             .map_err(|err| {
                 crate::Error::InvalidRequest(format!("cannot build the http client: {err}"))
-            })
+            })?;
+        Ok(Self {
+            client,
+            allow_insecure_http: false,
+        })
+    }
+
+    /// Lets credentials travel over plain http to hosts that are not loopback: for a test
+    /// server on another machine of a private network, never for production.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    pub fn allows_insecure_http(&self) -> bool {
+        self.allow_insecure_http
+    }
+
+    /// Whether credentials may travel to `url` through this client (see the type's docs);
+    /// the reason when not.
+    pub fn check(&self, url: &reqwest::Url) -> Result<(), String> {
+        crate::security::check_transport(url, self.allow_insecure_http)
     }
 
     /// The `reqwest::Client` inside, for requests auditkit makes.
     pub fn reqwest(&self) -> &reqwest::Client {
-        &self.0
+        &self.client
     }
 }
 

@@ -62,7 +62,7 @@ fn get(http: &reqwest::Client, url: &str) -> reqwest::Request {
 }
 
 #[tokio::test]
-async fn every_attempt_carries_the_calls_headers_and_only_the_api_gets_the_token() {
+async fn every_attempt_carries_the_calls_headers_and_only_the_api_is_called() {
     let api = server().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(503))
@@ -116,15 +116,17 @@ async fn every_attempt_carries_the_calls_headers_and_only_the_api_gets_the_token
     assert_eq!(call.details().attempts, 2);
     assert_eq!(call.waits().len(), 1);
 
-    pipeline
-        .execute(&http, get(&http, &format!("{}/y", other.uri())), "op")
+    // A request for another origin is refused: nothing, token or not, goes there.
+    let call = Call::new();
+    let outcome = call
+        .run(pipeline.execute(&http, get(&http, &format!("{}/y", other.uri())), "op"))
+        .await;
+    let error = call
+        .finish_json::<serde_json::Value, Never>(outcome)
         .await
-        .unwrap();
-    let elsewhere = other.received_requests().await.unwrap();
-    assert!(
-        elsewhere[0].headers.get("authorization").is_none(),
-        "no token for another origin"
-    );
+        .unwrap_err();
+    assert!(matches!(error, Error::Refused(_)), "{error:?}");
+    assert!(other.received_requests().await.unwrap().is_empty());
 }
 
 #[tokio::test]

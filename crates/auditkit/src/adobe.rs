@@ -75,8 +75,7 @@ impl AdobeClientBuilder {
         let credential = self.credential.ok_or_else(|| {
             Error::InvalidRequest("an adobe client needs a credential (ImsCredential)".into())
         })?;
-        self.common.check(&base_url)?;
-        let http = self.common.http()?;
+        let http = self.common.http(&base_url)?;
         let bearer = credential.bearer(&http, self.common.token_cache())?;
         let pipeline = self
             .common

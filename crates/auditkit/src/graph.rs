@@ -6,7 +6,6 @@ use std::sync::Arc;
 use auditkit_graph::types::{AuditEventCollectionResponse, ODataError, StringCollectionResponse};
 use auditkit_identity::{EntraCredential, GraphCloud};
 use auditkit_runtime::security::redact;
-use auditkit_runtime::security::{origin, same_origin};
 use auditkit_runtime::{Call, Error, ListingStop, NextLink, Pipeline};
 use reqwest::Url;
 use reqwest::header::HeaderName;
@@ -109,8 +108,8 @@ impl GraphClientBuilder {
     }
 
     /// Sends API calls here instead of the cloud's Graph host, e.g. `http://127.0.0.1:8080/v1.0`
-    /// for an emulator or a test server. Plain http only to loopback unless
-    /// [`GraphClientBuilder::allow_insecure_http`].
+    /// for an emulator or a test server. Plain http only to loopback unless the HTTP client
+    /// allows more ([`crate::HttpClient::allow_insecure_http`]).
     pub fn base_url(mut self, url: Url) -> Self {
         self.base_url = Some(url);
         self
@@ -139,8 +138,7 @@ impl GraphClientBuilder {
             ))
             .map_err(|err| Error::InvalidRequest(format!("bad graph host: {err}")))?,
         };
-        self.common.check(&base_url)?;
-        let http = self.common.http()?;
+        let http = self.common.http(&base_url)?;
         let bearer = credential.bearer(self.cloud, &http, self.common.token_cache())?;
         let pipeline = self
             .common
@@ -251,13 +249,7 @@ impl GraphClient {
                 next_link: Some(NextLink::new(link)),
             });
         };
-        if !same_origin(&url, &self.base_url) {
-            return Err(Error::Refused(format!(
-                "next link points to {}, not the configured API {}; the token is not sent there",
-                origin(&url),
-                origin(&self.base_url)
-            )));
-        }
+        // A link to another origin is refused by the pipeline, before anything is sent.
         let request = self
             .http
             .reqwest()

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use auditkit_identity::TokenCache;
-use auditkit_runtime::security::check_transport;
 use auditkit_runtime::{
     Clock, Credential, Error, PipelineBuilder, RateLimit, RetryBudget, RetryPolicy, Sleeper,
     SystemClock, Timeouts,
@@ -14,7 +13,6 @@ use reqwest::Url;
 pub(crate) struct Common {
     pub(crate) http: Option<auditkit_runtime::HttpClient>,
     pub(crate) token_cache: Option<TokenCache>,
-    pub(crate) allow_insecure_http: bool,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) timeouts: Option<Timeouts>,
@@ -24,15 +22,15 @@ pub(crate) struct Common {
 }
 
 impl Common {
-    pub(crate) fn check(&self, base_url: &Url) -> Result<(), Error> {
-        check_transport(base_url, self.allow_insecure_http).map_err(Error::Refused)
-    }
-
-    pub(crate) fn http(&self) -> Result<auditkit_runtime::HttpClient, Error> {
-        match &self.http {
-            Some(http) => Ok(http.clone()),
-            None => auditkit_runtime::HttpClient::new(),
-        }
+    /// The HTTP client, and that the API's base URL passes its transport rule (https, or
+    /// plain http to loopback unless the client allows more).
+    pub(crate) fn http(&self, base_url: &Url) -> Result<auditkit_runtime::HttpClient, Error> {
+        let http = match &self.http {
+            Some(http) => http.clone(),
+            None => auditkit_runtime::HttpClient::new()?,
+        };
+        http.check(base_url).map_err(Error::Refused)?;
+        Ok(http)
     }
 
     /// The token cache: the caller's, or a new one on the same clock as the retries.
@@ -49,9 +47,7 @@ impl Common {
         base_url: &Url,
         credential: Arc<dyn Credential>,
     ) -> PipelineBuilder {
-        let mut builder = PipelineBuilder::default()
-            .credential(base_url.clone(), credential)
-            .allow_insecure_http(self.allow_insecure_http);
+        let mut builder = PipelineBuilder::default().credential(base_url.clone(), credential);
         if let Some(retry) = &self.retry {
             builder = builder.retry(retry.clone());
         }
@@ -88,13 +84,6 @@ macro_rules! common_setters {
         /// Shares tokens with other clients built with the same cache.
         pub fn token_cache(mut self, cache: $crate::TokenCache) -> Self {
             self.common.token_cache = Some(cache);
-            self
-        }
-
-        /// Lets credentials travel over plain http to a host that is not loopback (a test
-        /// server on another machine). Never for production.
-        pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-            self.common.allow_insecure_http = allow;
             self
         }
 

@@ -56,7 +56,7 @@ impl EntraCredential {
     /// endpoint when [`EntraCredential::app_service_endpoint`] sets it (see
     /// [`EntraCredential::managed_identity_from_env`]). The authority host is not used. The
     /// metadata service is plain http to `169.254.169.254` by design, and needs no
-    /// [`EntraCredential::allow_insecure_http`].
+    /// [`HttpClient::allow_insecure_http`](auditkit_runtime::HttpClient::allow_insecure_http).
     pub fn managed_identity() -> Self {
         Self::with_method("", "", Method::ManagedIdentity(ManagedIdentity::Imds(None)))
     }
@@ -153,7 +153,6 @@ impl ManagedIdentitySource {
         identity: &ManagedIdentity,
         client_id: &str,
         cloud: GraphCloud,
-        allow_insecure_http: bool,
         http: auditkit_runtime::HttpClient,
     ) -> Result<Self, crate::Error> {
         let resource = cloud.resource();
@@ -192,8 +191,8 @@ impl ManagedIdentitySource {
             }
         }
         // The metadata service is plain http to a link-local address by design.
-        let allow_insecure_http = allow_insecure_http || is_imds_host(&url);
-        let endpoint = TokenEndpoint::new(PROVIDER, url, allow_insecure_http, http)?;
+        let by_design = is_imds_host(&url);
+        let endpoint = TokenEndpoint::with_plain_http(PROVIDER, url, http, by_design)?;
         let client_id = if client_id.trim().is_empty() {
             "system-assigned"
         } else {
@@ -356,7 +355,7 @@ mod tests {
         assert_eq!(auth_error(err).kind(), AuthErrorKind::Insecure);
         EntraCredential::managed_identity()
             .imds_endpoint(elsewhere)
-            .allow_insecure_http(true)
+            .http_client(http.clone().allow_insecure_http(true))
             .bearer(GraphCloud::Global, &http, TokenCache::new())
             .unwrap();
 

@@ -163,7 +163,6 @@ pub struct EntraCredential {
     client_id: String,
     method: Method,
     authority_host: Option<Url>,
-    allow_insecure_http: bool,
     http: Option<auditkit_runtime::HttpClient>,
     /// A builder option that does not fit the method (reported by `bind`).
     misuse: Option<&'static str>,
@@ -191,15 +190,14 @@ impl EntraCredential {
             client_id: client_id.into(),
             method,
             authority_host: None,
-            allow_insecure_http: false,
             http: None,
             misuse: None,
         }
     }
 
     /// Sends token requests to this host instead of the cloud's login host (an emulator, a
-    /// test server). Plain http is accepted for loopback hosts only, unless
-    /// [`EntraCredential::allow_insecure_http`] says otherwise.
+    /// test server). Plain http is accepted for loopback hosts only, unless the HTTP client
+    /// allows more ([`auditkit_runtime::HttpClient::allow_insecure_http`]).
     pub fn authority_host(mut self, url: Url) -> Self {
         self.authority_host = Some(url);
         self
@@ -264,13 +262,7 @@ impl EntraCredential {
         }
         let http = self.http.clone().unwrap_or_else(|| default_http.clone());
         if let Method::ManagedIdentity(identity) = &self.method {
-            let source = ManagedIdentitySource::new(
-                identity,
-                &self.client_id,
-                cloud,
-                self.allow_insecure_http,
-                http,
-            )?;
+            let source = ManagedIdentitySource::new(identity, &self.client_id, cloud, http)?;
             return Ok(CachedBearer::new(
                 Arc::new(source),
                 cache,
@@ -282,12 +274,7 @@ impl EntraCredential {
                 "entra id client id is empty".into(),
             ));
         }
-        let endpoint = TokenEndpoint::new(
-            PROVIDER,
-            self.token_url(cloud)?,
-            self.allow_insecure_http,
-            http,
-        )?;
+        let endpoint = TokenEndpoint::new(PROVIDER, self.token_url(cloud)?, http)?;
         let source = EntraSource {
             endpoint,
             scope: cloud.scope(),
@@ -681,7 +668,7 @@ mod tests {
         assert_eq!(err.kind(), AuthErrorKind::Insecure);
         assert!(!err.to_string().contains(SECRET));
         credential
-            .allow_insecure_http(true)
+            .http_client(http.clone().allow_insecure_http(true))
             .bearer(GraphCloud::Global, &http, TokenCache::new())
             .unwrap();
         let loopback = EntraCredential::client_secret(TENANT, CLIENT, SECRET)

@@ -133,7 +133,6 @@ pub struct ImsCredential {
     method: Method,
     org_id: Option<String>,
     environment: ImsEnvironment,
-    allow_insecure_http: bool,
     http: Option<auditkit_runtime::HttpClient>,
 }
 
@@ -169,7 +168,6 @@ impl ImsCredential {
             method,
             org_id: None,
             environment: ImsEnvironment::default(),
-            allow_insecure_http: false,
             http: None,
         }
     }
@@ -232,7 +230,7 @@ impl ImsCredential {
             .join(self.method.token_path())
             .map_err(|err| config(&format!("host cannot take a path: {err}")))?;
         let http = self.http.clone().unwrap_or_else(|| default_http.clone());
-        let endpoint = TokenEndpoint::new(PROVIDER, token_url, self.allow_insecure_http, http)?;
+        let endpoint = TokenEndpoint::new(PROVIDER, token_url, http)?;
 
         let mut fixed = CredentialHeaders::new();
         let header = |value: &str, what: &str| {
@@ -724,7 +722,7 @@ mod tests {
         assert!(!error.to_string().contains(SECRET));
         assert!(
             credential
-                .allow_insecure_http(true)
+                .http_client(http().allow_insecure_http(true))
                 .bearer(&http(), TokenCache::new())
                 .is_ok()
         );
