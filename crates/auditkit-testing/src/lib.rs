@@ -134,3 +134,43 @@ pub fn adobe_event() -> auditkit::adobe::AdobeAuditEvent {
     }))
     .unwrap()
 }
+
+/// Everything a `tracing` subscriber writes, kept for assertions: that an operation is
+/// traced, and that no secret, token or filter value reaches the logs.
+#[derive(Clone, Debug, Default)]
+pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Runs `future` with a subscriber at `level` (closed spans included) writing here.
+    pub async fn capture<F: std::future::Future>(
+        &self,
+        level: tracing::Level,
+        future: F,
+    ) -> F::Output {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        future.await
+    }
+
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

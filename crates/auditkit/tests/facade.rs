@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use auditkit::graph::AuditEvent;
@@ -23,14 +23,8 @@ const TOKEN_2: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.access-token-2";
 const TENANT: &str = "contoso.onmicrosoft.com";
 const TOKEN_PATH: &str = "/contoso.onmicrosoft.com/oauth2/v2.0/token";
 
-fn http() -> auditkit::HttpClient {
-    auditkit::HttpClient::new().unwrap()
-}
-
-async fn start() -> MockServer {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    MockServer::builder().listener(listener).start().await
-}
+// The one place test servers are made, under the names these tests use.
+use auditkit_testing::{bare_server as start, http};
 
 fn token_answer(token: &str, expires_in: u64) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
@@ -694,20 +688,6 @@ async fn adobe_errors_are_typed() {
     );
 }
 
-/// A `tracing` writer that keeps everything written, for asserting on the real output.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_secret_or_token_in_debug_output_or_traces() {
     let server = start().await;
@@ -724,20 +704,12 @@ async fn no_secret_or_token_in_debug_output_or_traces() {
         )
         .mount(&server)
         .await;
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
+    let logs = auditkit_testing::Logs::default();
     let client = graph(&server, TokenCache::new());
-    {
-        let _guard = tracing::subscriber::set_default(subscriber);
-        client.audit_events().get("e1").await.unwrap();
-    }
-    let traces = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    logs.capture(tracing::Level::TRACE, client.audit_events().get("e1"))
+        .await
+        .unwrap();
+    let traces = logs.text();
     assert!(
         traces.contains("device_management_get_audit_events"),
         "the operation is traced: {traces}"

@@ -507,29 +507,21 @@ async fn urls_are_redacted_in_debug_output_and_in_logs() {
         .retry(RetryPolicy::none())
         .build()
         .unwrap();
-    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-    let writer = {
-        let logs = logs.clone();
-        move || LogWriter(logs.clone())
-    };
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(writer)
-        .with_ansi(false)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    let listing = unreachable
-        .audit_events()
-        .list_page(
-            &ListQuery::new().filter("actor/userPrincipalName eq 'ann@filter-value.example'"),
+    let logs = Logs::default();
+    let filter = "actor/userPrincipalName eq 'ann@filter-value.example'";
+    let listing = logs
+        .capture(
+            tracing::Level::DEBUG,
+            unreachable
+                .audit_events()
+                .list_page(&ListQuery::new().filter(filter)),
         )
         .await;
-    drop(guard);
     assert!(
         matches!(listing, Err(Error::Transport { .. })),
         "{listing:?}"
     );
-    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(logs.contains("not answered"), "{logs}");
 
     let stopped = Error::ListingStopped {
@@ -570,19 +562,6 @@ async fn urls_are_redacted_in_debug_output_and_in_logs() {
         for secret in ["hunter2", "query-value-1", "filter-value", SECRET] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
-    }
-}
-
-#[derive(Clone)]
-struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
