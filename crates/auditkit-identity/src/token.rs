@@ -153,17 +153,6 @@ impl TokenAnswer {
     }
 }
 
-/// Refuses plain http to `url` unless it is loopback or `allow_insecure_http`: the one check
-/// of a token endpoint, at configuration and again before every request.
-pub(crate) fn check_transport(
-    provider: &'static str,
-    url: &Url,
-    allow_insecure_http: bool,
-) -> Result<(), AuthError> {
-    auditkit_runtime::security::check_transport(url, allow_insecure_http)
-        .map_err(|why| AuthError::new(provider, AuthErrorKind::Insecure, why))
-}
-
 /// The settings of how a credential sends its token requests, the same on every credential
 /// (which have the field `http: Option<HttpClient>`).
 macro_rules! token_request_setters {
@@ -181,11 +170,10 @@ macro_rules! token_request_setters {
 pub(crate) use token_request_setters;
 
 /// Where a credential asks for its tokens, and how: the URL and the HTTP client, whose
-/// transport rule is checked once, when it is made, and again before every request.
+/// transport rule is checked when it is made (neither can change afterwards).
 pub(crate) struct TokenEndpoint {
     provider: &'static str,
     url: Url,
-    allow_insecure_http: bool,
     http: HttpClient,
 }
 
@@ -215,11 +203,11 @@ impl TokenEndpoint {
         plain_http: bool,
     ) -> Result<Self, AuthError> {
         let allow_insecure_http = plain_http || http.allows_insecure_http();
-        check_transport(provider, &url, allow_insecure_http)?;
+        auditkit_runtime::security::check_transport(&url, allow_insecure_http)
+            .map_err(|why| AuthError::new(provider, AuthErrorKind::Insecure, why))?;
         Ok(Self {
             provider,
             url,
-            allow_insecure_http,
             http,
         })
     }
@@ -235,14 +223,12 @@ impl TokenEndpoint {
 
     /// POSTs a form (client credentials, a JWT exchange).
     pub(crate) async fn post_form(&self, form: &[(&str, &str)]) -> Result<TokenAnswer, AuthError> {
-        check_transport(self.provider, &self.url, self.allow_insecure_http)?;
         let request = self.http.reqwest().post(self.url.clone()).form(form);
         receive(&self.http, self.provider, request).await
     }
 
     /// GETs a token with `headers` (managed identity endpoints).
     pub(crate) async fn get(&self, headers: HeaderMap) -> Result<TokenAnswer, AuthError> {
-        check_transport(self.provider, &self.url, self.allow_insecure_http)?;
         let request = self.http.reqwest().get(self.url.clone()).headers(headers);
         receive(&self.http, self.provider, request).await
     }

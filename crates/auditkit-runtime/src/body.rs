@@ -101,6 +101,18 @@ where
             }
             let data = match &mut this.head {
                 None => data,
+                // The common case, a first frame long enough to tell: decided in place,
+                // without copying the frame.
+                Some(head)
+                    if head.is_empty() && (data.len() >= BOM.len() || !BOM.starts_with(&data)) =>
+                {
+                    this.head = None;
+                    let mut data = data;
+                    if data.starts_with(BOM) {
+                        data.advance(BOM.len());
+                    }
+                    data
+                }
                 Some(head) => {
                     head.extend_from_slice(&data);
                     match this.release_head(false) {

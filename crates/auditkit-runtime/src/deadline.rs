@@ -1,22 +1,21 @@
 //! One deadline per operation: the whole call — waiting for the client-side rate limit,
 //! fetching credentials, every attempt and every backoff — ends when it passes.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::Clock;
 
-pub(crate) struct Deadline {
+pub(crate) struct Deadline<'a> {
     at: Instant,
-    clock: Arc<dyn Clock>,
+    clock: &'a dyn Clock,
 }
 
-impl Deadline {
+impl<'a> Deadline<'a> {
     /// `budget` from now, on `clock` (an injected clock in tests).
-    pub(crate) fn after(clock: &Arc<dyn Clock>, budget: Duration) -> Self {
+    pub(crate) fn after(clock: &'a dyn Clock, budget: Duration) -> Self {
         Self {
             at: clock.now() + budget,
-            clock: clock.clone(),
+            clock,
         }
     }
 

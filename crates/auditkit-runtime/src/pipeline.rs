@@ -360,7 +360,7 @@ impl Pipeline {
     ) -> Result<Response, Stop> {
         let policy = self.retry_policy().clone();
         let timeouts = self.timeout_settings();
-        let deadline = Deadline::after(&self.config.clock, timeouts.operation);
+        let deadline = Deadline::after(self.config.clock.as_ref(), timeouts.operation);
         let method = request.method().clone();
         // A pipeline serves one API: a request for another origin (a `nextLink` or a saved
         // cursor pointing elsewhere) is refused before anything is sent, token or not.

@@ -135,7 +135,7 @@ pub fn check_path_segment(what: &str, value: &str) -> Result<(), crate::Error> {
     let refuse = |why: &str| {
         Err(crate::Error::InvalidRequest(format!(
             "{what} {:?} {why}; it must be one path segment",
-            value.escape_debug().to_string()
+            value
         )))
     };
     if value.trim().is_empty() {

@@ -182,11 +182,18 @@ impl GraphClient {
     }
 
     async fn next_page_of<T: DeserializeOwned>(&self, link: &str) -> Result<Page<T>, Error> {
-        let page: Collection<T> = self.follow(link, "next_page").await?;
-        let followed = Url::parse(link).ok();
+        let Ok(url) = Url::parse(link) else {
+            // The service handed it out: its fault, not the caller's input.
+            return Err(Error::ListingStopped {
+                reason: ListingStop::InvalidLink,
+                pages: 0,
+                next_link: Some(NextLink::new(link)),
+            });
+        };
+        let page: Collection<T> = self.follow(&url, "next_page").await?;
         Ok(Page {
             items: page.value,
-            next_link: page.next_link.map(|next| absolute(next, followed.as_ref())),
+            next_link: page.next_link.map(|next| absolute(next, || Some(url))),
             count: page.count,
         })
     }
@@ -238,22 +245,14 @@ impl GraphClient {
     /// only goes to the configured API: a link to any other origin is refused.
     async fn follow<T: DeserializeOwned>(
         &self,
-        link: &str,
+        url: &Url,
         operation: &'static str,
     ) -> Result<T, Error> {
-        let Ok(url) = Url::parse(link) else {
-            // The service handed it out: its fault, not the caller's input.
-            return Err(Error::ListingStopped {
-                reason: ListingStop::InvalidLink,
-                pages: 0,
-                next_link: Some(NextLink::new(link)),
-            });
-        };
         // A link to another origin is refused by the pipeline, before anything is sent.
         let request = self
             .http
             .reqwest()
-            .get(url)
+            .get(url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .build()
             .map_err(|err| Error::InvalidRequest(err.without_url().to_string()))?;
@@ -278,11 +277,12 @@ fn generated_client(
 }
 
 /// A `@odata.nextLink` as an absolute URL, normalised: OData lets a service send it relative
-/// to the request's URL (`against`). Text that is no URL is kept as sent; following it fails.
-fn absolute(link: String, against: Option<&Url>) -> String {
+/// to the request's URL (`against`, asked only for a relative link). Text that is no URL is
+/// kept as sent; following it fails.
+fn absolute(link: String, against: impl FnOnce() -> Option<Url>) -> String {
     match Url::parse(&link) {
         Ok(url) => url.into(),
-        Err(url::ParseError::RelativeUrlWithoutBase) => against
+        Err(url::ParseError::RelativeUrlWithoutBase) => against()
             .and_then(|base| base.join(&link).ok())
             .map_or(link, Into::into),
         Err(_) => link,
@@ -460,7 +460,7 @@ impl AuditEvents<'_> {
         }
         let call = Call::new();
         let page = call.finish(call.run(request.send()).await).await?;
-        Ok(event_page(page, self.client.collection_url().as_ref()))
+        Ok(event_page(page, || self.client.collection_url()))
     }
 
     /// The page at a saved `@odata.nextLink`.
@@ -494,7 +494,7 @@ impl AuditEvents<'_> {
                 .api
                 .device_management_audit_events_get_audit_categories();
             let page = call.finish(call.run(request.send()).await).await?;
-            Ok(string_page(page, client.collection_url().as_ref()))
+            Ok(string_page(page, || client.collection_url()))
         });
         items(walk(self.client.clone(), first)).boxed()
     }
@@ -511,7 +511,7 @@ impl AuditEvents<'_> {
         let refusal = category.contains('\\').then(|| {
             Error::InvalidRequest(format!(
                 "category {:?} cannot travel in a URL path: URL parsing reads a backslash as a path separator",
-                category.escape_debug().to_string()
+                category
             ))
         });
         let first = Box::pin(async move {
@@ -524,7 +524,7 @@ impl AuditEvents<'_> {
                 .device_management_audit_events_get_audit_activity_types()
                 .category(literal);
             let page = call.finish(call.run(request.send()).await).await?;
-            Ok(string_page(page, client.collection_url().as_ref()))
+            Ok(string_page(page, || client.collection_url()))
         });
         items(walk(self.client.clone(), first)).boxed()
     }
@@ -685,7 +685,10 @@ fn items<T: Send + 'static>(
         .try_flatten()
 }
 
-fn string_page(page: StringCollectionResponse, collection: Option<&Url>) -> Page<String> {
+fn string_page(
+    page: StringCollectionResponse,
+    collection: impl FnOnce() -> Option<Url>,
+) -> Page<String> {
     Page {
         items: page.value,
         next_link: page.odata_next_link.map(|link| absolute(link, collection)),
@@ -706,7 +709,10 @@ struct Collection<T> {
     count: Option<i64>,
 }
 
-fn event_page(page: AuditEventCollectionResponse, collection: Option<&Url>) -> Page<AuditEvent> {
+fn event_page(
+    page: AuditEventCollectionResponse,
+    collection: impl FnOnce() -> Option<Url>,
+) -> Page<AuditEvent> {
     Page {
         items: page.value,
         next_link: page.odata_next_link.map(|link| absolute(link, collection)),

@@ -139,7 +139,7 @@ fn check_tenant(tenant: &str) -> Result<(), crate::Error> {
     if tenant.len() > 253 || !tenant.split('.').all(label_ok) {
         return Err(configuration(format!(
             "entra id tenant {:?} is not a directory id (GUID), a domain name or a well-known name such as organizations",
-            tenant.escape_debug().to_string()
+            tenant
         )));
     }
     Ok(())
