@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use auditkit_runtime::{AuthError, Clock, SystemClock};
+use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::token::{Token, TokenSource};
@@ -66,6 +67,7 @@ pub(crate) struct Slot {
 #[derive(Clone)]
 struct Cached {
     token: SecretString,
+    bearer: Option<HeaderValue>,
     refresh_at: Instant,
     expires_at: Instant,
 }
@@ -108,26 +110,50 @@ impl TokenCache {
         slot: &Slot,
         source: &dyn TokenSource,
     ) -> Result<SecretString, AuthError> {
-        if let Some(token) = slot.usable(self.clock.now(), |cached, now| now < cached.refresh_at) {
-            return Ok(token);
+        self.current(slot, source, |cached| cached.token.clone())
+            .await
+    }
+
+    /// `Bearer <token>` as a sensitive header value, made once per token rather than once per
+    /// request; `None` when the token holds characters a header cannot carry.
+    pub(crate) async fn bearer(
+        &self,
+        slot: &Slot,
+        source: &dyn TokenSource,
+    ) -> Result<Option<HeaderValue>, AuthError> {
+        self.current(slot, source, |cached| cached.bearer.clone())
+            .await
+    }
+
+    /// `read` of the current token of `source`, fetched first when it is due.
+    async fn current<T>(
+        &self,
+        slot: &Slot,
+        source: &dyn TokenSource,
+        read: impl Fn(&Cached) -> T,
+    ) -> Result<T, AuthError> {
+        let fresh = |cached: &Cached, now: Instant| now < cached.refresh_at;
+        if let Some(value) = slot.usable(self.clock.now(), fresh, &read) {
+            return Ok(value);
         }
         let _only_fetcher = slot.fetching.lock().await;
         // Whoever held the lock before us may have just refreshed it.
-        if let Some(token) = slot.usable(self.clock.now(), |cached, now| now < cached.refresh_at) {
-            return Ok(token);
+        if let Some(value) = slot.usable(self.clock.now(), fresh, &read) {
+            return Ok(value);
         }
         match source.fetch().await {
             Ok(token) => {
                 let cached = self.schedule(token);
-                let secret = cached.token.clone();
+                let value = read(&cached);
                 *slot.current.write().unwrap_or_else(|p| p.into_inner()) = Some(cached);
-                Ok(secret)
+                Ok(value)
             }
             Err(error) if error.is_transient() => {
-                match slot.usable(self.clock.now(), |cached, now| now < cached.expires_at) {
-                    Some(token) => {
+                let valid = |cached: &Cached, now: Instant| now < cached.expires_at;
+                match slot.usable(self.clock.now(), valid, &read) {
+                    Some(value) => {
                         tracing::warn!(error = %error, "token refresh failed; the current token is still valid and stays in use");
-                        Ok(token)
+                        Ok(value)
                     }
                     None => Err(error),
                 }
@@ -148,8 +174,14 @@ impl TokenCache {
         let lifetime = token.lifetime;
         let margin = MAX_REFRESH_MARGIN.min(lifetime / 2);
         let jitter = margin.mul_f64(fastrand::f64() * 0.1);
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {}", token.secret.expose_secret())).ok();
+        if let Some(value) = &mut bearer {
+            value.set_sensitive(true);
+        }
         Cached {
             token: token.secret,
+            bearer,
             refresh_at: now + (lifetime - margin - jitter),
             expires_at: now + lifetime,
         }
@@ -168,15 +200,16 @@ impl Slot {
         }
     }
 
-    fn usable(
+    fn usable<T>(
         &self,
         now: Instant,
         fresh_enough: impl Fn(&Cached, Instant) -> bool,
-    ) -> Option<SecretString> {
+        read: impl Fn(&Cached) -> T,
+    ) -> Option<T> {
         let current = self.current.read().unwrap_or_else(|p| p.into_inner());
         current
             .as_ref()
             .filter(|cached| fresh_enough(cached, now))
-            .map(|cached| cached.token.clone())
+            .map(read)
     }
 }

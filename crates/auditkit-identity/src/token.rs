@@ -8,9 +8,9 @@ use std::time::Duration;
 use auditkit_runtime::HttpClient;
 use auditkit_runtime::{AuthError, AuthErrorKind, BoxFuture, Credential, CredentialHeaders};
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{StatusCode, Url};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::cache::{self, TokenCache, TokenKey};
 
@@ -111,16 +111,18 @@ impl CachedBearer {
 impl Credential for CachedBearer {
     fn headers(&self) -> BoxFuture<'_, Result<CredentialHeaders, AuthError>> {
         Box::pin(async move {
-            let token = self.token().await?;
-            let mut headers = self.fixed.clone();
-            let value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-                .map_err(|_| {
+            let value = self
+                .cache
+                .bearer(&self.slot, self.source.as_ref())
+                .await?
+                .ok_or_else(|| {
                     AuthError::new(
                         self.source.provider(),
                         AuthErrorKind::InvalidResponse,
                         "access token contains characters not allowed in a header",
                     )
                 })?;
+            let mut headers = self.fixed.clone();
             headers.insert(AUTHORIZATION, value);
             Ok(headers)
         })

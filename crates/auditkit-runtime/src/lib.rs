@@ -33,4 +33,5 @@ pub use credential::{AuthError, AuthErrorKind, BoxFuture, Credential, Credential
 pub use error::{CallDetails, Error, ListingStop, NextLink, ServiceError};
 pub use pipeline::{DEFAULT_MAX_RESPONSE_BYTES, Pipeline, PipelineBuilder};
 pub use retry::{RateLimit, RetryBudget, RetryPolicy, Timeouts, retry_after};
-pub use transport::{HttpClient, http_client_builder};
+pub use rustls_pki_types::CertificateDer;
+pub use transport::{HttpClient, http_client_builder, http_client_builder_with_roots};

@@ -271,7 +271,21 @@ impl Pipeline {
     /// Sends one request of `operation` (the generated method's name) through every stage.
     /// Run it inside [`Call::run`](crate::Call::run) to learn what happened; a refusal then
     /// comes back from the call as a typed error.
-    pub async fn execute(
+    ///
+    /// The future is boxed: its state (retry loop, credentials, deadline, reqwest's future)
+    /// is kilobytes, and every `async` layer above it (the generated method, the call, the
+    /// caller's) would otherwise copy it on each move: one allocation is cheaper than the
+    /// copies (BENCHMARKS.md, per call).
+    pub fn execute<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        request: Request,
+        operation: &'static str,
+    ) -> futures::future::BoxFuture<'a, reqwest::Result<Response>> {
+        Box::pin(self.execute_unboxed(client, request, operation))
+    }
+
+    async fn execute_unboxed(
         &self,
         client: &reqwest::Client,
         mut request: Request,
@@ -300,12 +314,14 @@ impl Pipeline {
             id.to_owned()
         });
 
+        // Strings are recorded with `%` (Display): a subscriber then copies them as they are
+        // instead of escaping them character by character, on every call.
         let span = tracing::info_span!(
             "auditkit.call",
-            operation,
-            method = request.method().as_str(),
-            path = request.url().path(),
-            client_request_id = client_request_id.as_deref(),
+            operation = %operation,
+            method = %request.method().as_str(),
+            path = %request.url().path(),
+            client_request_id = client_request_id.as_deref().map(tracing::field::display),
             status = Empty,
             request_id = Empty,
             attempts = Empty,
@@ -319,15 +335,9 @@ impl Pipeline {
             .attempts(client, request, record)
             .instrument(span.clone())
             .await;
-        span.record("duration_ms", started.elapsed().as_millis() as u64);
-        if let Some(record) = record {
-            span.record("attempts", record.attempts());
-            if let Some(status) = record.status() {
-                span.record("status", status);
-            }
-            if let Some(id) = record.request_id() {
-                span.record("request_id", id.as_str());
-            }
+        // Nothing to format for a span no subscriber records.
+        if !span.is_disabled() {
+            record_outcome(&span, started.elapsed(), record);
         }
         let outcome = match outcome {
             Ok(response) => Ok(response),
@@ -458,17 +468,9 @@ impl Pipeline {
                 continue;
             }
 
-            let (retryable, hint, after_timeout) = match &outcome {
-                Ok(response) => (
-                    policy.retryable_status(&method, response.status()),
-                    crate::retry_after(response.headers(), std::time::SystemTime::now()),
-                    false,
-                ),
-                Err(error) => (
-                    policy.retryable_failure(&method, error),
-                    None,
-                    error.is_timeout(),
-                ),
+            let (retryable, after_timeout) = match &outcome {
+                Ok(response) => (policy.retryable_status(&method, response.status()), false),
+                Err(error) => (policy.retryable_failure(&method, error), error.is_timeout()),
             };
             if !retryable {
                 if outcome
@@ -479,6 +481,9 @@ impl Pipeline {
                 }
                 return outcome.map_err(Stop::Failed);
             }
+            let hint = outcome.as_ref().ok().and_then(|response| {
+                crate::retry_after(response.headers(), std::time::SystemTime::now())
+            });
             let Some(replay) = next else {
                 return give_up(outcome, "the request body cannot be replayed");
             };
@@ -544,13 +549,56 @@ impl Pipeline {
 
     /// Puts the answer's body behind the size cap and the BOM removal ([`crate::body`]).
     fn guard_body(&self, response: Response) -> Response {
-        let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+        use reqwest::ResponseBuilderExt;
+        let url = response.url().clone();
+        let (mut parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+        // Without its URL among the extensions, reqwest's conversion back parses a placeholder
+        // URL on every answer: carry the real one across.
+        if let Ok(carrier) = http::Response::builder().url(url).body(()) {
+            parts.extensions.extend(carrier.into_parts().0.extensions);
+        }
         let guarded = crate::body::Guarded::new(body, self.config.max_response_bytes);
         Response::from(http::Response::from_parts(
             parts,
             reqwest::Body::wrap(guarded),
         ))
     }
+}
+
+/// The end of a call on its span, in one `record` (one visit of the subscriber, not four).
+fn record_outcome(span: &tracing::Span, elapsed: std::time::Duration, record: Option<&Record>) {
+    let Some(fields) = span.metadata().map(tracing::Metadata::fields) else {
+        return;
+    };
+    let (Some(status_field), Some(request_id_field), Some(attempts_field), Some(duration_field)) = (
+        fields.field("status"),
+        fields.field("request_id"),
+        fields.field("attempts"),
+        fields.field("duration_ms"),
+    ) else {
+        return;
+    };
+    let duration_ms = elapsed.as_millis() as u64;
+    let attempts = record.map(Record::attempts);
+    let status = record.and_then(Record::status);
+    let request_id = record.and_then(Record::request_id);
+    let request_id = request_id.as_deref().map(tracing::field::display);
+    let values: [(&tracing::field::Field, Option<&dyn tracing::Value>); 4] = [
+        (&duration_field, Some(&duration_ms)),
+        (
+            &attempts_field,
+            attempts.as_ref().map(|v| v as &dyn tracing::Value),
+        ),
+        (
+            &status_field,
+            status.as_ref().map(|v| v as &dyn tracing::Value),
+        ),
+        (
+            &request_id_field,
+            request_id.as_ref().map(|v| v as &dyn tracing::Value),
+        ),
+    ];
+    span.record_all(&fields.value_set(&values));
 }
 
 /// The last attempt's outcome, handed back although it was retryable.

@@ -30,21 +30,66 @@ pub const USER_AGENT: &str = concat!("auditkit/", env!("CARGO_PKG_VERSION"));
 ///
 /// auditkit builds reqwest without a default TLS provider, so `reqwest::Client::new()` panics
 /// in a program that depends on it and enables no other reqwest TLS feature: start from this
-/// builder to bring your own client (proxy, extra roots), then hand it to
-/// [`HttpClient::from_builder`].
+/// builder to bring your own client (a proxy, say), then hand it to
+/// [`HttpClient::from_builder`]. The TLS settings are fixed here, so reqwest's own
+/// `add_root_certificate` has no effect on this builder: trust a private CA (a TLS-inspecting
+/// proxy, a test server) with [`http_client_builder_with_roots`].
 pub fn http_client_builder() -> Result<reqwest::ClientBuilder, crate::Error> {
-    use rustls_platform_verifier::BuilderVerifierExt;
+    http_client_builder_with_roots(Vec::new())
+}
+
+/// [`http_client_builder`], also trusting `extra_roots` beside the platform's roots.
+pub fn http_client_builder_with_roots(
+    extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+) -> Result<reqwest::ClientBuilder, crate::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    let tls_error =
+        |err: rustls::Error| crate::Error::InvalidRequest(format!("cannot set up TLS: {err}"));
+    let verifier = platform_verifier(extra_roots, provider.clone()).map_err(tls_error)?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(|builder| builder.with_platform_verifier())
-        .map_err(|err| crate::Error::InvalidRequest(format!("cannot set up TLS: {err}")))?
+        .map_err(tls_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
+    tls.alpn_protocols = alpn_protocols();
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(USER_AGENT))
+}
+
+/// What the TLS handshake offers. reqwest adds no ALPN protocol to a preconfigured rustls
+/// config, and a server speaks HTTP/2 over TLS only when the client offered `h2`: without
+/// this list the `http2` feature would change nothing on the wire.
+fn alpn_protocols() -> Vec<Vec<u8>> {
+    if cfg!(feature = "http2") {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    }
+}
+
+#[cfg(not(target_os = "android"))]
+fn platform_verifier(
+    extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<rustls_platform_verifier::Verifier, rustls::Error> {
+    rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider)
+}
+
+#[cfg(target_os = "android")]
+fn platform_verifier(
+    extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<rustls_platform_verifier::Verifier, rustls::Error> {
+    if !extra_roots.is_empty() {
+        return Err(rustls::Error::General(
+            "extra root certificates are not supported on Android".into(),
+        ));
+    }
+    rustls_platform_verifier::Verifier::new(provider)
 }
 
 /// The HTTP client auditkit sends every request through: one it built, following no

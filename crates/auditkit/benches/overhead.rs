@@ -1,40 +1,40 @@
 //! Measured speed: what the facade costs per call over a hand-written `reqwest` call, and
-//! what decoding into the typed model costs over decoding into `serde_json::Value`.
+//! what decoding into the generated models costs over hand-written structs.
 //!
 //! ```text
-//! cargo bench -p auditkit --bench overhead
-//! OVERHEAD_BENCH_ONLY=decode cargo bench -p auditkit --bench overhead   # or =calls
-//! OVERHEAD_BENCH_SCALE=0.1 cargo bench -p auditkit --bench overhead    # fewer requests
-//! OVERHEAD_BENCH_LOG=off cargo bench -p auditkit --bench overhead      # no tracing subscriber
-//! OVERHEAD_BENCH_RAW_TIMEOUT=1 cargo bench -p auditkit --bench overhead # raw side gets a timeout
-//! OVERHEAD_BENCH_PROFILE=get valgrind --tool=callgrind target/release/deps/overhead-<hash>
+//! cargo bench -p auditkit --features http2 --bench overhead
+//! OVERHEAD_BENCH_LOG=off ...        # no tracing subscriber (default: fmt at INFO to a sink)
+//! OVERHEAD_BENCH_ONLY=decode ...    # or =calls
+//! OVERHEAD_BENCH_SCALE=0.1 ...      # fewer requests per round
+//! OVERHEAD_BENCH_PROFILE=get OVERHEAD_BENCH_TRANSPORT=http valgrind --tool=callgrind \
+//!     target/release/deps/overhead-<hash>   # one side's calls only, for a profile
 //! ```
 //!
-//! 1. **Decoding.** A 1,000-event Graph list page (Intune-like events of about 900 bytes each,
-//!    built once) is decoded with `serde_json::from_slice` into
-//!    `auditkit_graph::types::AuditEventCollectionResponse` and into `serde_json::Value`,
-//!    alternating, in the same run. Prints ns/page and MB/s for both.
-//! 2. **Per-call overhead.** create (POST), get (GET by id) and a one-page list (GET, 100
-//!    events) against one in-process axum (hyper) server on 127.0.0.1 that answers fixed,
-//!    prebuilt bodies, through
-//!    - **facade**: `GraphClient` as users get it: `EntraCredential::client_secret` against a
-//!      token route on the same server (the token is fetched once, then comes from the warm
-//!      cache), default retry policy and timeouts, `client-request-id`, the `auditkit.call`
-//!      span with a `tracing_subscriber::fmt` subscriber at INFO writing to `io::sink`;
+//! 1. **Decoding.** A 1,000-event Graph list page (Intune-like events of about 900 bytes,
+//!    built once) decoded with `serde_json::from_slice` into the generated
+//!    `AuditEventCollectionResponse`, into hand-written structs with `String` dates and ids
+//!    (the floor: no date or GUID parsing, only the fields the page carries) and into
+//!    `serde_json::Value`, in alternating rounds.
+//! 2. **Per call.** create (POST), get (GET by id) and one-page lists of 100 and 1,000 events
+//!    against in-process hyper servers on 127.0.0.1 answering fixed, prebuilt bodies, over
+//!    plain HTTP/1.1, HTTPS with HTTP/1.1 (the server offers only `http/1.1`) and HTTPS with
+//!    HTTP/2 (it offers `h2` too; needs the `http2` feature), through
+//!    - **facade**: `GraphClient` as users get it: a client-secret credential against a token
+//!      route on the same server (fetched once, then from the warm cache), the default retry
+//!      policy and timeouts, `client-request-id` and the `auditkit.call` span;
 //!    - **raw**: one `reqwest` call with a static bearer header, `bytes()` and
-//!      `serde_json::from_slice` into `auditkit::graph::AuditEvent` / the page type.
+//!      `serde_json::from_slice` into the same generated types, no timeout.
 //!
-//!    Both sides use the same `reqwest::Client` (from `auditkit::http_client_builder()`), so
-//!    the same connection pool. At concurrency 1 and 64, each side sends 2,000 and 20,000
-//!    requests per operation, in four rounds whose order alternates (facade, raw, raw,
-//!    facade) so drift on a shared machine falls on both sides alike. Prints requests per
-//!    second, p50 and p99 latency, and the ratios facade/raw.
-//!
-//! Paging memory is a separate bench: `cargo bench -p auditkit --bench paging_memory`.
+//!    Both sides share one `reqwest::Client` (from `auditkit::http_client_builder_with_roots`
+//!    with the servers' self-signed certificate), so one connection pool. Each row runs
+//!    6 rounds; a round times N calls of each side, in an order that alternates between
+//!    rounds, so drift on a shared machine falls on both alike. The figure is the median over
+//!    the rounds of facade time / raw time, with the range.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::hint::black_box;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -42,11 +42,11 @@ use std::time::{Duration, Instant};
 mod common;
 
 use auditkit::graph::AuditEvent;
-use auditkit::{EntraCredential, GraphClient, ListQuery};
+use auditkit::{CertificateDer, EntraCredential, GraphClient, ListQuery};
 use auditkit_graph::types::AuditEventCollectionResponse;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -55,12 +55,12 @@ use common::{ID_PREFIX, write_event};
 const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
 const EVENTS_PATH: &str = "/v1.0/deviceManagement/auditEvents";
 const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.bench-access-token";
-/// Events in the page of the per-call `list`.
-const LIST_EVENTS: usize = 100;
-/// Events in the page of the decoding comparison.
-const DECODE_EVENTS: usize = 1_000;
-/// Rounds per (operation, concurrency); the order of the sides alternates between rounds.
-const ROUNDS: usize = 4;
+/// Events in the page of the decoding comparison and of the big list.
+const BIG_PAGE: usize = 1_000;
+/// Events in the page of the small list.
+const SMALL_PAGE: usize = 100;
+/// Rounds per row; the order of the sides alternates between rounds.
+const ROUNDS: usize = 6;
 
 // ---------------------------------------------------------------------------------------------
 // Bodies
@@ -96,93 +96,184 @@ fn event_json(seq: usize) -> String {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
+/// The floor of decoding: only the fields the page carries, dates and ids as `String`.
+#[allow(dead_code)] // Decoded to be measured, not read.
+mod hand {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Page {
+        #[serde(default)]
+        pub value: Vec<Event>,
+        #[serde(rename = "@odata.nextLink")]
+        pub next_link: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Event {
+        pub id: Option<String>,
+        pub display_name: Option<String>,
+        pub component_name: Option<String>,
+        pub activity: Option<String>,
+        pub activity_date_time: Option<String>,
+        pub activity_type: Option<String>,
+        pub activity_operation_type: Option<String>,
+        pub activity_result: Option<String>,
+        pub correlation_id: Option<String>,
+        pub category: Option<String>,
+        pub actor: Option<Actor>,
+        #[serde(default)]
+        pub resources: Vec<Resource>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Actor {
+        #[serde(rename = "type")]
+        pub kind: Option<String>,
+        pub audit_actor_type: Option<String>,
+        #[serde(default)]
+        pub user_permissions: Vec<String>,
+        pub application_id: Option<String>,
+        pub user_principal_name: Option<String>,
+        pub ip_address: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Resource {
+        pub display_name: Option<String>,
+        #[serde(rename = "type")]
+        pub kind: Option<String>,
+        pub resource_id: Option<String>,
+        #[serde(default)]
+        pub modified_properties: Vec<Property>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Property {
+        pub display_name: Option<String>,
+        pub old_value: Option<String>,
+        pub new_value: Option<String>,
+    }
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
+fn range(samples: &[f64]) -> (f64, f64) {
+    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max)
+}
+
 fn decode_bench() {
-    let json = page_json(DECODE_EVENTS, true).into_bytes();
+    let json = page_json(BIG_PAGE, true).into_bytes();
     let bytes = json.len();
     let typed = || {
         let page: AuditEventCollectionResponse = serde_json::from_slice(black_box(&json)).unwrap();
-        black_box(page)
+        black_box(page.value.len())
+    };
+    let hand = || {
+        let page: hand::Page = serde_json::from_slice(black_box(&json)).unwrap();
+        black_box(page.value.len())
     };
     let value = || {
         let page: serde_json::Value = serde_json::from_slice(black_box(&json)).unwrap();
-        black_box(page)
+        black_box(page["value"].as_array().map_or(0, Vec::len))
     };
-    let page = typed();
-    assert_eq!(page.value.len(), DECODE_EVENTS);
+    // Each decoder reads every field it knows: the comparison is fair only if all three
+    // really decoded the page.
+    let page: AuditEventCollectionResponse = serde_json::from_slice(&json).unwrap();
     assert!(page.value.iter().all(|event| {
         event.activity_date_time.is_some()
             && event.correlation_id.is_some()
             && event.resources[0].modified_properties.len() == 2
     }));
-    assert_eq!(value()["value"].as_array().unwrap().len(), DECODE_EVENTS);
+    let floor: hand::Page = serde_json::from_slice(&json).unwrap();
+    assert!(floor.next_link.is_some());
+    assert!(floor.value.iter().all(|event| {
+        event.activity_date_time.is_some()
+            && event.actor.as_ref().is_some_and(|a| a.ip_address.is_some())
+            && event.resources[0].modified_properties.len() == 2
+    }));
+    assert_eq!((typed(), hand(), value()), (BIG_PAGE, BIG_PAGE, BIG_PAGE));
 
     /// ns per page over `iterations` decodes.
-    fn time<T>(iterations: u32, mut decode: impl FnMut() -> T) -> f64 {
+    fn time(iterations: u32, mut decode: impl FnMut() -> usize) -> f64 {
         let started = Instant::now();
         for _ in 0..iterations {
-            drop(decode());
+            black_box(decode());
         }
         started.elapsed().as_nanos() as f64 / f64::from(iterations)
     }
-    // Warm-up: caches, allocator arenas, CPU frequency.
-    time(10, typed);
-    time(10, value);
-
+    for _ in 0..3 {
+        time(5, typed);
+        time(5, hand);
+        time(5, value);
+    }
     const DECODE_ROUNDS: usize = 10;
     const ITERATIONS: u32 = 20;
-    let (mut typed_ns, mut value_ns) = (Vec::new(), Vec::new());
+    let mut samples: [Vec<f64>; 3] = Default::default();
     for round in 0..DECODE_ROUNDS {
-        if round % 2 == 0 {
-            typed_ns.push(time(ITERATIONS, typed));
-            value_ns.push(time(ITERATIONS, value));
-        } else {
-            value_ns.push(time(ITERATIONS, value));
-            typed_ns.push(time(ITERATIONS, typed));
+        let mut order = [0, 1, 2];
+        order.rotate_left(round % 3);
+        for which in order {
+            let ns = match which {
+                0 => time(ITERATIONS, typed),
+                1 => time(ITERATIONS, hand),
+                _ => time(ITERATIONS, value),
+            };
+            samples[which].push(ns);
         }
     }
-    let median = |samples: &mut Vec<f64>| {
-        samples.sort_by(f64::total_cmp);
-        samples[samples.len() / 2]
-    };
-    let (typed_median, value_median) = (median(&mut typed_ns), median(&mut value_ns));
     println!(
-        "decoding: one Graph list page of {DECODE_EVENTS} events, {bytes} bytes ({:.0} B/event), \
-         serde_json::from_slice; {DECODE_ROUNDS} alternating rounds of {ITERATIONS} decodes, median round",
-        bytes as f64 / DECODE_EVENTS as f64
+        "decoding: one Graph list page of {BIG_PAGE} events, {bytes} bytes ({:.0} B/event), \
+         serde_json::from_slice; {DECODE_ROUNDS} rounds of {ITERATIONS} decodes per decoder, order \
+         rotating; median round",
+        bytes as f64 / BIG_PAGE as f64
     );
     println!(
-        "  {:<42} {:>12} {:>9} {:>22}",
-        "into", "ns/page", "MB/s", "rounds min..max ns"
+        "  {:<48} {:>10} {:>8} {:>9} {:>18}",
+        "into", "µs/page", "MB/s", "÷ floor", "rounds µs"
     );
-    for (name, median, samples) in [
-        (
-            "AuditEventCollectionResponse (typed)",
-            typed_median,
-            &typed_ns,
-        ),
-        ("serde_json::Value", value_median, &value_ns),
+    let floor = median(&samples[1]);
+    for (name, ns) in [
+        ("generated AuditEventCollectionResponse", &samples[0]),
+        ("hand-written structs, String dates (floor)", &samples[1]),
+        ("serde_json::Value", &samples[2]),
     ] {
+        let (min, max) = range(ns);
         println!(
-            "  {name:<42} {median:>12.0} {:>9.1} {:>10.0}..{:<10.0}",
-            bytes as f64 / median * 1e3,
-            samples[0],
-            samples[samples.len() - 1],
+            "  {name:<48} {:>10.0} {:>8.1} {:>9.2} {:>8.0}..{:<8.0}",
+            median(ns) / 1e3,
+            bytes as f64 / median(ns) * 1e3,
+            median(ns) / floor,
+            min / 1e3,
+            max / 1e3,
         );
     }
-    println!(
-        "  typed time / Value time = {:.2} (below 1: typed is faster)",
-        typed_median / value_median
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
-// The local server
+// The local servers
 
 /// The fixed answers, built once.
 struct Bodies {
     token: Bytes,
     event: Bytes,
-    page: Bytes,
+    small_page: Bytes,
+    big_page: Bytes,
 }
 
 type Answer = (StatusCode, [(header::HeaderName, HeaderValue); 2], Bytes);
@@ -216,46 +307,170 @@ async fn created(State(bodies): State<Arc<Bodies>>, _event: Bytes) -> impl IntoR
     answer(StatusCode::CREATED, &bodies.event)
 }
 
-async fn list(State(bodies): State<Arc<Bodies>>) -> impl IntoResponse {
-    answer(StatusCode::OK, &bodies.page)
+/// `$top=1000` asks for the big page; anything else gets the small one.
+async fn list(
+    State(bodies): State<Arc<Bodies>>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> impl IntoResponse {
+    let big = query
+        .iter()
+        .any(|(name, value)| name == "$top" && value == "1000");
+    answer(
+        StatusCode::OK,
+        if big {
+            &bodies.big_page
+        } else {
+            &bodies.small_page
+        },
+    )
 }
 
-/// Starts the server on its own runtime and thread; returns its origin.
-fn start_server() -> url::Url {
-    let bodies = Arc::new(Bodies {
-        token: Bytes::from(
-            serde_json::json!({
-                "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                "access_token": TOKEN,
-            })
-            .to_string(),
-        ),
-        event: Bytes::from(event_json(7)),
-        page: Bytes::from(page_json(LIST_EVENTS, false)),
-    });
-    let app = Router::new()
-        .route(TOKEN_PATH, post(token))
-        .route(EVENTS_PATH, get(list).post(created))
-        .route(&format!("{EVENTS_PATH}/{{id}}"), get(one_event))
-        .with_state(bodies);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let origin = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-    std::thread::Builder::new()
-        .name("bench-server".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .thread_name("bench-server")
-                .build()
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    Http,
+    Https1,
+    Https2,
+}
+
+impl Transport {
+    fn name(self) -> &'static str {
+        match self {
+            Transport::Http => "http/1.1",
+            Transport::Https1 => "https/1.1",
+            Transport::Https2 => "https/2",
+        }
+    }
+
+    fn version(self) -> reqwest::Version {
+        match self {
+            Transport::Http | Transport::Https1 => reqwest::Version::HTTP_11,
+            Transport::Https2 => reqwest::Version::HTTP_2,
+        }
+    }
+
+    fn all() -> Vec<Transport> {
+        let mut all = vec![Transport::Http, Transport::Https1];
+        if cfg!(feature = "http2") {
+            all.push(Transport::Https2);
+        }
+        all
+    }
+}
+
+/// The three servers (one router) on their own runtime: plain, TLS offering only
+/// `http/1.1`, TLS offering `h2` and `http/1.1`.
+struct Servers {
+    http: SocketAddr,
+    https1: SocketAddr,
+    https2: SocketAddr,
+    certificate: CertificateDer<'static>,
+}
+
+impl Servers {
+    fn start() -> Self {
+        let bodies = Arc::new(Bodies {
+            token: Bytes::from(
+                serde_json::json!({
+                    "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
+                    "access_token": TOKEN,
+                })
+                .to_string(),
+            ),
+            event: Bytes::from(event_json(7)),
+            small_page: Bytes::from(page_json(SMALL_PAGE, false)),
+            big_page: Bytes::from(page_json(BIG_PAGE, false)),
+        });
+        let app = Router::new()
+            .route(TOKEN_PATH, post(token))
+            .route(EVENTS_PATH, get(list).post(created))
+            .route(&format!("{EVENTS_PATH}/{{id}}"), get(one_event))
+            .with_state(bodies);
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let certificate = certified.cert.der().clone();
+        let key =
+            rustls_pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let tls = |alpn: &[&[u8]]| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![certificate.clone()], key.clone_key())
                 .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        })
-        .unwrap();
-    origin
+            config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        };
+        let listeners: Vec<_> = (0..3)
+            .map(|_| {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                listener.set_nonblocking(true).unwrap();
+                listener
+            })
+            .collect();
+        let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let acceptors = [tls(&[b"http/1.1"]), tls(&[b"h2", b"http/1.1"])];
+        std::thread::Builder::new()
+            .name("bench-server".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .thread_name("bench-server")
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let mut listeners = listeners.into_iter();
+                    let plain =
+                        tokio::net::TcpListener::from_std(listeners.next().unwrap()).unwrap();
+                    tokio::spawn(axum::serve(plain, app.clone()).into_future());
+                    for (listener, acceptor) in listeners.zip(acceptors) {
+                        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                        tokio::spawn(serve_tls(listener, acceptor, app.clone()));
+                    }
+                    std::future::pending::<()>().await;
+                });
+            })
+            .unwrap();
+        Self {
+            http: addrs[0],
+            https1: addrs[1],
+            https2: addrs[2],
+            certificate,
+        }
+    }
+
+    fn origin(&self, transport: Transport) -> url::Url {
+        let text = match transport {
+            Transport::Http => format!("http://{}", self.http),
+            Transport::Https1 => format!("https://localhost:{}", self.https1.port()),
+            Transport::Https2 => format!("https://localhost:{}", self.https2.port()),
+        };
+        url::Url::parse(&text).unwrap()
+    }
+}
+
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: Router,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+        });
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,16 +480,40 @@ fn start_server() -> url::Url {
 enum Op {
     Create,
     Get,
-    List,
+    ListSmall,
+    ListBig,
 }
 
 impl Op {
+    const ALL: [Op; 4] = [Op::Create, Op::Get, Op::ListSmall, Op::ListBig];
+
     fn name(self) -> &'static str {
         match self {
             Op::Create => "create",
             Op::Get => "get",
-            Op::List => "list",
+            Op::ListSmall => "list 100",
+            Op::ListBig => "list 1000",
         }
+    }
+
+    fn events(self) -> usize {
+        match self {
+            Op::Create | Op::Get => 1,
+            Op::ListSmall => SMALL_PAGE,
+            Op::ListBig => BIG_PAGE,
+        }
+    }
+
+    /// Calls per side and round at concurrency `c`: about the same bytes per round for
+    /// every operation.
+    fn calls(self, concurrency: usize) -> usize {
+        let base = match self {
+            Op::Create | Op::Get => 800,
+            Op::ListSmall => 200,
+            Op::ListBig => 40,
+        };
+        let per_round = if concurrency == 1 { base * 3 } else { base * 4 };
+        ((per_round as f64 * scale()) as usize).max(concurrency)
     }
 }
 
@@ -288,9 +527,8 @@ struct Clients {
     facade: GraphClient,
     http: reqwest::Client,
     bearer: reqwest::header::HeaderValue,
-    /// See [`raw_timeout`].
-    raw_timeout: Option<Duration>,
     events_url: String,
+    big_page_url: String,
     event_url: String,
     new_event: AuditEvent,
     /// The id of the server's event (the raw side has it in `event_url`).
@@ -298,8 +536,12 @@ struct Clients {
 }
 
 impl Clients {
-    fn new(origin: &url::Url) -> Self {
-        let shared = auditkit::HttpClient::new().unwrap();
+    fn new(servers: &Servers, transport: Transport) -> Self {
+        let origin = servers.origin(transport);
+        let builder = auditkit::http_client_builder_with_roots(vec![servers.certificate.clone()])
+            .unwrap()
+            .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], 0)));
+        let shared = auditkit::HttpClient::from_builder(builder).unwrap();
         let http = shared.reqwest().clone();
         let facade = GraphClient::builder()
             .credential(
@@ -312,35 +554,34 @@ impl Clients {
             .unwrap();
         let mut new_event: AuditEvent = serde_json::from_str(&event_json(7)).unwrap();
         new_event.id = None;
+        let events_url = format!("{}{}", origin.as_str().trim_end_matches('/'), EVENTS_PATH);
         Self {
             facade,
             http,
             bearer: reqwest::header::HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
-            raw_timeout: raw_timeout(),
-            events_url: format!("{}{}", origin.as_str().trim_end_matches('/'), EVENTS_PATH),
-            event_url: format!(
-                "{}{}/{ID_PREFIX}{:012}",
-                origin.as_str().trim_end_matches('/'),
-                EVENTS_PATH,
-                7
-            ),
+            big_page_url: format!("{events_url}?$top={BIG_PAGE}"),
+            event_url: format!("{events_url}/{ID_PREFIX}{:012}", 7),
+            events_url,
             new_event,
             id: format!("{ID_PREFIX}{:012}", 7),
         }
     }
 
     async fn raw_send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
-        let request = request
+        request
             .header(reqwest::header::AUTHORIZATION, self.bearer.clone())
-            .header(reqwest::header::ACCEPT, "application/json");
-        let request = match self.raw_timeout {
-            Some(timeout) => request.timeout(timeout),
-            None => request,
-        };
-        request.send().await.unwrap().error_for_status().unwrap()
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
     }
 
-    async fn raw_event(&self, request: reqwest::RequestBuilder) -> AuditEvent {
+    async fn raw_decode<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> T {
         let response = self.raw_send(request).await;
         serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
     }
@@ -353,7 +594,7 @@ impl Clients {
         }
     }
 
-    // Two functions, not one, so that a profile (callgrind) tells the sides apart.
+    // Two functions, not one, so that a profile tells the sides apart.
     #[inline(never)]
     async fn facade_call(&self, op: Op) -> usize {
         let events = self.facade.audit_events();
@@ -366,8 +607,13 @@ impl Clients {
                 let event = events.get(&self.id).await.unwrap();
                 usize::from(black_box(event).id.as_deref() == Some(self.id.as_str()))
             }
-            Op::List => {
+            Op::ListSmall => {
                 let page = events.list_page(&ListQuery::new()).await.unwrap();
+                black_box(page).items.len()
+            }
+            Op::ListBig => {
+                let query = ListQuery::new().top(BIG_PAGE as u64);
+                let page = events.list_page(&query).await.unwrap();
                 black_box(page).items.len()
             }
         }
@@ -377,33 +623,43 @@ impl Clients {
     async fn raw_call(&self, op: Op) -> usize {
         match op {
             Op::Create => {
-                let event = self
-                    .raw_event(self.http.post(&self.events_url).json(&self.new_event))
+                let event: AuditEvent = self
+                    .raw_decode(self.http.post(&self.events_url).json(&self.new_event))
                     .await;
                 usize::from(black_box(event).id.is_some())
             }
             Op::Get => {
-                let event = self.raw_event(self.http.get(&self.event_url)).await;
+                let event: AuditEvent = self.raw_decode(self.http.get(&self.event_url)).await;
                 usize::from(black_box(event).id.as_deref() == Some(self.id.as_str()))
             }
-            Op::List => {
-                let response = self.raw_send(self.http.get(&self.events_url)).await;
-                let page: AuditEventCollectionResponse =
-                    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            Op::ListSmall | Op::ListBig => {
+                let url = if op == Op::ListBig {
+                    &self.big_page_url
+                } else {
+                    &self.events_url
+                };
+                let page: AuditEventCollectionResponse = self.raw_decode(self.http.get(url)).await;
                 black_box(page).value.len()
             }
         }
     }
+
+    /// The HTTP version the raw side negotiates (the facade shares its connections).
+    async fn negotiated(&self) -> reqwest::Version {
+        self.raw_send(self.http.get(&self.event_url))
+            .await
+            .version()
+    }
 }
 
-/// Latencies (ns) of `total` calls made by `concurrency` tasks, and the wall time of all.
+/// The wall time of `total` calls made by `concurrency` tasks.
 async fn drive(
     clients: &Arc<Clients>,
     side: Side,
     op: Op,
     total: usize,
     concurrency: usize,
-) -> (Vec<u64>, Duration) {
+) -> Duration {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
@@ -411,39 +667,16 @@ async fn drive(
             let clients = clients.clone();
             let next = next.clone();
             tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(total / concurrency + 1);
                 while next.fetch_add(1, Ordering::Relaxed) < total {
-                    let sent = Instant::now();
                     black_box(clients.call(side, op).await);
-                    latencies.push(sent.elapsed().as_nanos() as u64);
                 }
-                latencies
             })
         })
         .collect();
-    let mut all = Vec::with_capacity(total);
     for task in tasks {
-        all.extend(task.await.unwrap());
+        task.await.unwrap();
     }
-    (all, started.elapsed())
-}
-
-struct Stats {
-    per_second: f64,
-    p50_us: f64,
-    p99_us: f64,
-    round_rates: Vec<f64>,
-}
-
-fn stats(mut latencies: Vec<u64>, wall: Duration, round_rates: Vec<f64>) -> Stats {
-    latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Stats {
-        per_second: latencies.len() as f64 / wall.as_secs_f64(),
-        p50_us: at(0.50) as f64 / 1e3,
-        p99_us: at(0.99) as f64 / 1e3,
-        round_rates,
-    }
+    started.elapsed()
 }
 
 fn scale() -> f64 {
@@ -452,147 +685,134 @@ fn scale() -> f64 {
         .map_or(1.0, |v| v.trim().parse().unwrap())
 }
 
-fn calls_bench() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .unwrap();
-    let origin = start_server();
-    let clients = Arc::new(Clients::new(&origin));
-    let ops = [Op::Create, Op::Get, Op::List];
-    let expected = |op: Op| if op == Op::List { LIST_EVENTS } else { 1 };
+        .unwrap()
+}
 
-    runtime.block_on(async {
-        // The first facade call fetches the token; every later one takes it from the cache.
-        for op in ops {
-            for side in [Side::Facade, Side::Raw] {
-                assert_eq!(
-                    clients.call(side, op).await,
-                    expected(op),
-                    "{side:?} {op:?}"
+/// Every side of every operation answers as expected, over the version the transport names.
+async fn warm_up(clients: &Arc<Clients>, transport: Transport) {
+    assert_eq!(
+        clients.negotiated().await,
+        transport.version(),
+        "{transport:?}"
+    );
+    for op in Op::ALL {
+        for side in [Side::Facade, Side::Raw] {
+            assert_eq!(clients.call(side, op).await, op.events(), "{side:?} {op:?}");
+        }
+    }
+    // 64 pooled connections (or streams), allocator, caches, CPU frequency.
+    for op in Op::ALL {
+        for side in [Side::Facade, Side::Raw] {
+            drive(clients, side, op, op.calls(64) / 4, 64).await;
+        }
+    }
+}
+
+fn calls_bench() {
+    let runtime = runtime();
+    let servers = Servers::start();
+    println!();
+    println!(
+        "per call: facade (GraphClient, whole pipeline) vs raw reqwest + serde_json into the \
+         same generated types, one shared reqwest::Client, in-process hyper servers on \
+         127.0.0.1 with fixed bodies: get/create one event ({} B), list one page of \
+         {SMALL_PAGE} ({} B) or {BIG_PAGE} events ({} B)",
+        event_json(7).len(),
+        page_json(SMALL_PAGE, false).len(),
+        page_json(BIG_PAGE, false).len(),
+    );
+    println!(
+        "  {ROUNDS} rounds per row, sides alternating; ratio = facade time / raw time of a \
+         round, median over the rounds (range in brackets); µs = wall time per call, medians"
+    );
+    println!(
+        "  {:<10} {:<10} {:>3} {:>6} | {:>10} {:>10} | {:>6} {:>13}",
+        "transport", "op", "c", "calls", "facade µs", "raw µs", "ratio", "rounds"
+    );
+    let only_transport = std::env::var("OVERHEAD_BENCH_TRANSPORT").ok();
+    for transport in Transport::all() {
+        if only_transport
+            .as_deref()
+            .is_some_and(|t| t != transport.name())
+        {
+            continue;
+        }
+        let clients = Arc::new(Clients::new(&servers, transport));
+        runtime.block_on(warm_up(&clients, transport));
+        for concurrency in [1usize, 64] {
+            for op in Op::ALL {
+                let calls = op.calls(concurrency);
+                let (mut facade, mut raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+                runtime.block_on(async {
+                    for round in 0..ROUNDS {
+                        let order = if round % 2 == 0 {
+                            [Side::Facade, Side::Raw]
+                        } else {
+                            [Side::Raw, Side::Facade]
+                        };
+                        let mut times = [Duration::ZERO; 2];
+                        for side in order {
+                            let wall = drive(&clients, side, op, calls, concurrency).await;
+                            times[usize::from(side == Side::Raw)] = wall;
+                        }
+                        let per_call = |wall: Duration| wall.as_secs_f64() * 1e6 / calls as f64;
+                        facade.push(per_call(times[0]));
+                        raw.push(per_call(times[1]));
+                        ratios.push(times[0].as_secs_f64() / times[1].as_secs_f64());
+                    }
+                });
+                let (min, max) = range(&ratios);
+                println!(
+                    "  {:<10} {:<10} {:>3} {:>6} | {:>10.1} {:>10.1} | {:>6.3} [{:.2}..{:.2}]",
+                    transport.name(),
+                    op.name(),
+                    concurrency,
+                    calls,
+                    median(&facade),
+                    median(&raw),
+                    median(&ratios),
+                    min,
+                    max,
                 );
             }
         }
-        // Warm-up: 64 pooled connections, allocator, caches, CPU frequency.
-        for op in ops {
-            for side in [Side::Facade, Side::Raw] {
-                drive(&clients, side, op, 2_000, 64).await;
-            }
-        }
-    });
-
-    println!();
-    println!(
-        "per-call overhead: facade (GraphClient, full pipeline) vs raw reqwest + serde_json, same \
-         reqwest::Client, in-process axum server on 127.0.0.1 with fixed bodies; list = one page \
-         of {LIST_EVENTS} events ({} bytes), get/create = one event ({} bytes)",
-        page_json(LIST_EVENTS, false).len(),
-        event_json(7).len(),
-    );
-    println!(
-        "  {ROUNDS} rounds per row, order alternating facade/raw; req/s = requests / summed wall \
-         time; latency percentiles over all requests of the row"
-    );
-    println!(
-        "  {:<7} {:>4} {:>7} | {:>9} {:>9} | {:>8} {:>8} | {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>15}",
-        "op",
-        "c",
-        "n",
-        "facade/s",
-        "raw/s",
-        "f p50 µs",
-        "r p50 µs",
-        "f p99 µs",
-        "r p99 µs",
-        "thr f/r",
-        "p50 f/r",
-        "p99 f/r",
-        "rounds thr f/r"
-    );
-    for (concurrency, total) in [(1usize, 2_000usize), (64, 20_000)] {
-        let total = ((total as f64 * scale()) as usize).max(ROUNDS * concurrency);
-        let per_round = total / ROUNDS;
-        for op in ops {
-            let mut results = Vec::new();
-            for side in [Side::Facade, Side::Raw] {
-                results.push((side, Vec::new(), Duration::ZERO, Vec::new()));
-            }
-            runtime.block_on(async {
-                for round in 0..ROUNDS {
-                    let order = if round % 2 == 0 {
-                        [Side::Facade, Side::Raw]
-                    } else {
-                        [Side::Raw, Side::Facade]
-                    };
-                    for side in order {
-                        let (latencies, wall) =
-                            drive(&clients, side, op, per_round, concurrency).await;
-                        let slot = results.iter_mut().find(|r| r.0 == side).unwrap();
-                        slot.3.push(latencies.len() as f64 / wall.as_secs_f64());
-                        slot.1.extend(latencies);
-                        slot.2 += wall;
-                    }
-                }
-            });
-            let mut sides = results
-                .into_iter()
-                .map(|(_, latencies, wall, rates)| stats(latencies, wall, rates));
-            let (facade, raw) = (sides.next().unwrap(), sides.next().unwrap());
-            let round_ratios: Vec<String> = facade
-                .round_rates
-                .iter()
-                .zip(&raw.round_rates)
-                .map(|(f, r)| format!("{:.2}", f / r))
-                .collect();
-            println!(
-                "  {:<7} {:>4} {:>7} | {:>9.0} {:>9.0} | {:>8.1} {:>8.1} | {:>8.1} {:>8.1} | {:>7.3} {:>7.3} {:>7.3} | {}",
-                op.name(),
-                concurrency,
-                per_round * ROUNDS,
-                facade.per_second,
-                raw.per_second,
-                facade.p50_us,
-                raw.p50_us,
-                facade.p99_us,
-                raw.p99_us,
-                facade.per_second / raw.per_second,
-                facade.p50_us / raw.p50_us,
-                facade.p99_us / raw.p99_us,
-                round_ratios.join(" "),
-            );
-        }
     }
-    println!(
-        "  thr f/r: facade throughput / raw (1.0 = same; target >= 0.90); p50/p99 f/r: facade \
-         latency / raw (target p50 <= 1.10)"
-    );
 }
 
-/// `OVERHEAD_BENCH_PROFILE=get|create|list`: only `n` calls of that operation, facade then
-/// raw, with no timing; for `valgrind --tool=callgrind` or `perf stat`.
-/// `OVERHEAD_BENCH_SIDE=facade|raw` keeps one side, `OVERHEAD_BENCH_CONCURRENCY` (default 1)
-/// sets the number of concurrent callers.
+/// `OVERHEAD_BENCH_PROFILE=get|create|list|list-big`: only that operation's calls, no
+/// timing, for `valgrind --tool=callgrind` or `perf`. `OVERHEAD_BENCH_SIDE=facade|raw` keeps
+/// one side, `OVERHEAD_BENCH_CONCURRENCY` (default 1) sets the callers,
+/// `OVERHEAD_BENCH_TRANSPORT=http|https1|https2` (default http) the transport.
 fn profile(op: &str) {
     let op = match op {
         "create" => Op::Create,
         "get" => Op::Get,
-        "list" => Op::List,
-        other => panic!("OVERHEAD_BENCH_PROFILE={other}: expected get, create or list"),
+        "list" => Op::ListSmall,
+        "list-big" => Op::ListBig,
+        other => panic!("OVERHEAD_BENCH_PROFILE={other}: expected get, create, list or list-big"),
     };
-    let n = ((2_000.0 * scale()) as usize).max(1);
     let sides: &[Side] = match std::env::var("OVERHEAD_BENCH_SIDE").as_deref() {
         Ok("facade") => &[Side::Facade],
         Ok("raw") => &[Side::Raw],
         Err(_) => &[Side::Facade, Side::Raw],
         Ok(other) => panic!("OVERHEAD_BENCH_SIDE={other}: expected facade or raw"),
     };
+    let transport = match std::env::var("OVERHEAD_BENCH_TRANSPORT").as_deref() {
+        Err(_) | Ok("http") => Transport::Http,
+        Ok("https1") => Transport::Https1,
+        Ok("https2") => Transport::Https2,
+        Ok(other) => panic!("OVERHEAD_BENCH_TRANSPORT={other}: expected http, https1 or https2"),
+    };
     let concurrency =
         std::env::var("OVERHEAD_BENCH_CONCURRENCY").map_or(1, |v| v.trim().parse().unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let clients = Arc::new(Clients::new(&start_server()));
+    let n = op.calls(concurrency) * 2;
+    let runtime = runtime();
+    let servers = Servers::start();
+    let clients = Arc::new(Clients::new(&servers, transport));
     runtime.block_on(async {
         for &side in sides {
             for _ in 0..20 {
@@ -604,17 +824,10 @@ fn profile(op: &str) {
         }
     });
     println!(
-        "profiled {n} {} calls per side ({sides:?}) at concurrency {concurrency}",
-        op.name()
+        "profiled {n} {} calls per side ({sides:?}) over {} at concurrency {concurrency}",
+        op.name(),
+        transport.name()
     );
-}
-
-/// `OVERHEAD_BENCH_RAW_TIMEOUT=1` gives the raw side the facade's default per-attempt
-/// timeout, which shows what a tokio timer per request costs.
-fn raw_timeout() -> Option<Duration> {
-    std::env::var("OVERHEAD_BENCH_RAW_TIMEOUT")
-        .is_ok_and(|v| v == "1")
-        .then(|| auditkit::Timeouts::default().attempt)
 }
 
 fn load_average() -> String {
@@ -631,7 +844,7 @@ fn load_average() -> String {
 fn main() {
     // The facade's `auditkit.call` span is INFO: a subscriber at INFO records it (and formats
     // its fields) on every call, as in a service that logs at INFO. `OVERHEAD_BENCH_LOG=off`
-    // installs none, which shows what the span costs.
+    // installs none.
     let logging = std::env::var("OVERHEAD_BENCH_LOG").unwrap_or_else(|_| "info".into());
     match logging.as_str() {
         "info" => tracing_subscriber::fmt()
@@ -647,11 +860,15 @@ fn main() {
     }
     let only = std::env::var("OVERHEAD_BENCH_ONLY").unwrap_or_default();
     println!(
-        "overhead: {} cores, load average {} at start, tracing subscriber: {logging}, raw \
-         per-request timeout: {}",
+        "overhead: {} cores, load average {} at start, tracing subscriber: {logging}, http2 \
+         feature: {}",
         std::thread::available_parallelism().map_or(0, usize::from),
         load_average(),
-        raw_timeout().map_or("none".to_owned(), |t| format!("{t:?}")),
+        if cfg!(feature = "http2") {
+            "on"
+        } else {
+            "off (no https/2 rows)"
+        },
     );
     if only.is_empty() || only == "decode" {
         decode_bench();
@@ -661,8 +878,4 @@ fn main() {
     }
     println!();
     println!("load average {} at end", load_average());
-    println!(
-        "paging memory (issue item 3) is its own bench; in the same session run: \
-         cargo bench -p auditkit --bench paging_memory"
-    );
 }

@@ -22,7 +22,9 @@ pub use auditkit_runtime::{
     AuthError, AuthErrorKind, CallDetails, Clock, Error, ListingStop, ManualClock, NextLink,
     RateLimit, RetryBudget, RetryPolicy, ServiceError, Sleeper, Timeouts,
 };
-pub use auditkit_runtime::{HttpClient, http_client_builder};
+pub use auditkit_runtime::{
+    CertificateDer, HttpClient, http_client_builder, http_client_builder_with_roots,
+};
 pub use filter::{Field, Filter, OrderBy};
 pub use graph::{
     AuditEvents, DEFAULT_MAX_PAGES, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page,

@@ -714,8 +714,16 @@ async fn no_secret_or_token_in_debug_output_or_traces() {
         traces.contains("device_management_get_audit_events"),
         "the operation is traced: {traces}"
     );
-    assert!(traces.contains("status=200"), "{traces}");
-    assert!(traces.contains("rid-traced"), "{traces}");
+    for field in [
+        "method=GET",
+        "path=/v1.0/deviceManagement/auditEvents/e1",
+        "status=200",
+        "attempts=1",
+        "request_id=rid-traced",
+        "duration_ms=",
+    ] {
+        assert!(traces.contains(field), "{field} is traced: {traces}");
+    }
     let credential = EntraCredential::client_secret(TENANT, "app", SECRET);
     let ims = ImsCredential::server_to_server("id", SECRET, ["s"]);
     let debug = format!(
