@@ -136,3 +136,17 @@ fn check(spec: &str, output: &str, out_path: &Path, code: &str) -> Result<bool> 
     );
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    /// `cargo xtask generate --check` inside `cargo test --workspace`: CI runs it here, from the
+    /// workspace's one build, instead of building xtask's dependencies a second time under the
+    /// feature set `cargo run -p xtask` resolves.
+    #[test]
+    fn the_committed_generated_code_is_what_the_specs_generate() {
+        assert!(
+            super::run(super::Mode::Check).unwrap(),
+            "generated code is stale: run `cargo xtask generate` (the diff is above)"
+        );
+    }
+}
