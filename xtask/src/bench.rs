@@ -214,7 +214,9 @@ fn compile_times(root: &Path, rounds: usize) -> Result<()> {
             std::fs::remove_dir_all(&target)
                 .with_context(|| format!("cannot remove {}", target.display()))?;
         }
-        let report = target.with_extension("rss");
+        std::fs::create_dir_all(&target)
+            .with_context(|| format!("cannot create {}", target.display()))?;
+        let report = target.join("peak-rss");
         let started = Instant::now();
         let build = Command::new("/usr/bin/time")
             .args(["-f", "%M", "-o"])

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use self::page::{collection_page, entity_response, internal, stable_sort, to_value};
+use self::page::{collection_page, entity_response, internal, to_value};
 use self::query::{
     Query, page_window, parse_count, parse_filter, parse_orderby, parse_select, reject_search,
 };
@@ -179,26 +179,22 @@ pub async fn list(call: Call) -> Answer {
     let orderby = parse_orderby(ctx, query)?;
     let select = parse_select(ctx, query)?;
     let (offset, size) = page_window(shared, ctx, query)?;
-    let values = shared.store.with_graph(|all| {
+    let (values, total) = shared.store.with_graph(|all| {
         let mut events: Vec<&AuditEvent> = all
             .iter()
             .filter(|event| filter.as_ref().is_none_or(|filter| filter.matches(event)))
             .collect();
         if let Some(orderby) = &orderby {
-            events = stable_sort(events, |a, b| orderby.compare(a, b));
+            events = orderby.sort(events);
         }
-        let total = events.len();
         // Only the page is turned into JSON; the rest only counts.
-        let end = offset.saturating_add(size).min(total);
-        let mut values = Vec::with_capacity(total);
-        for (at, event) in events.into_iter().enumerate() {
-            if (offset..end).contains(&at) {
-                values.push(to_value(ctx, event, select.as_deref())?);
-            } else {
-                values.push(Value::Null);
-            }
-        }
-        Ok(values)
+        let page = events
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|event| to_value(ctx, event, select.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((page, events.len()))
     })?;
     let context = match &select {
         Some(fields) => format!(
@@ -212,7 +208,7 @@ pub async fn list(call: Call) -> Answer {
         link,
         context,
         values,
-        (offset, size),
+        (offset, total),
         with_count,
     ))
 }
@@ -422,13 +418,19 @@ fn string_collection(
     query.only(ctx, &["$top", "$skip", "$count", "$skiptoken"])?;
     let with_count = parse_count(ctx, query)?;
     let (offset, size) = page_window(shared, ctx, query)?;
-    let values: Vec<Value> = values.into_iter().map(Value::String).collect();
+    let total = values.len();
+    let page: Vec<Value> = values
+        .into_iter()
+        .skip(offset)
+        .take(size)
+        .map(Value::String)
+        .collect();
     Ok(collection_page(
         query,
         link,
         format!("{base}/$metadata#Collection(Edm.String)"),
-        values,
-        (offset, size),
+        page,
+        (offset, total),
         with_count,
     ))
 }

@@ -93,8 +93,31 @@ impl OrderBy {
     /// Compares two events by the keys in turn. Events equal on every key compare equal: add
     /// `id` as a last key (or sort stably) for a deterministic page order.
     pub fn compare(&self, a: &AuditEvent, b: &AuditEvent) -> Ordering {
-        for (path, direction) in &self.keys {
-            let order = sort_order(value_of(path, a), value_of(path, b));
+        let (a, b) = (self.key_values(a), self.key_values(b));
+        self.compare_keys(&a, &b)
+    }
+
+    /// `events` in this order, stably (events equal on every key keep their order). Each
+    /// event's keys are read once, not once per comparison: a listing sorts every matching
+    /// event for each page it serves.
+    pub fn sort<'a>(&self, events: Vec<&'a AuditEvent>) -> Vec<&'a AuditEvent> {
+        let keys: Vec<Vec<Value<'a>>> = events.iter().map(|event| self.key_values(event)).collect();
+        let order = stable_sort((0..events.len()).collect(), |&a, &b| {
+            self.compare_keys(&keys[a], &keys[b])
+        });
+        order.into_iter().map(|at| events[at]).collect()
+    }
+
+    fn key_values<'a>(&self, event: &'a AuditEvent) -> Vec<Value<'a>> {
+        self.keys
+            .iter()
+            .map(|(path, _)| value_of(path, event))
+            .collect()
+    }
+
+    fn compare_keys(&self, a: &[Value<'_>], b: &[Value<'_>]) -> Ordering {
+        for ((_, direction), (&a, &b)) in self.keys.iter().zip(a.iter().zip(b)) {
+            let order = sort_order(a, b);
             let order = match direction {
                 Direction::Asc => order,
                 Direction::Desc => order.reverse(),
@@ -104,5 +127,63 @@ impl OrderBy {
             }
         }
         Ordering::Equal
+    }
+}
+
+/// A stable merge sort that, unlike `slice::sort_by`, cannot panic whatever the comparator
+/// answers (an inconsistent order only gives an odd order).
+///
+/// Bottom-up over one scratch buffer: a listing sorts every matching event for each page it
+/// serves, so the sort allocates twice per request, not once per event.
+fn stable_sort<T: Copy>(
+    mut items: Vec<T>,
+    compare: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Vec<T> {
+    let len = items.len();
+    let mut merged = items.clone();
+    let mut width = 1;
+    while width < len {
+        for start in (0..len).step_by(2 * width) {
+            let middle = (start + width).min(len);
+            let end = (start + 2 * width).min(len);
+            let (mut left, mut right) = (start, middle);
+            for slot in &mut merged[start..end] {
+                // The right run goes first only when strictly smaller: equal items keep
+                // their order.
+                let take_right = right < end
+                    && (left >= middle
+                        || compare(&items[left], &items[right]) == std::cmp::Ordering::Greater);
+                if take_right {
+                    *slot = items[right];
+                    right += 1;
+                } else {
+                    *slot = items[left];
+                    left += 1;
+                }
+            }
+        }
+        std::mem::swap(&mut items, &mut merged);
+        width *= 2;
+    }
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_stably_and_survives_bad_comparators() {
+        let items = vec![(3, 'a'), (1, 'b'), (3, 'c'), (2, 'd'), (1, 'e')];
+        let sorted = stable_sort(items, |a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            sorted,
+            vec![(1, 'b'), (1, 'e'), (2, 'd'), (3, 'a'), (3, 'c')]
+        );
+        let chaos = stable_sort((0..100).collect::<Vec<i32>>(), |_, _| {
+            std::cmp::Ordering::Less
+        });
+        assert_eq!(chaos.len(), 100);
+        assert!(stable_sort(Vec::<i32>::new(), |a, b| a.cmp(b)).is_empty());
     }
 }

@@ -754,3 +754,37 @@ fn every_property_of_the_table_and_nothing_else_is_accepted() {
     assert_eq!(parse_select(&selectable.join(",")).unwrap(), selectable);
     assert!(parse_select("@odata.type").is_err());
 }
+
+#[test]
+fn sort_gives_the_order_of_compare_and_keeps_ties_as_they_came() {
+    let sample = events();
+    for text in [
+        "activityDateTime desc",
+        "componentName asc, activityDateTime desc",
+        "actor/userPrincipalName",
+        "actor/userPrincipalName desc",
+        "category",
+    ] {
+        let order = parse_orderby(text).unwrap();
+        // `sort_by` is stable: the reference order, ties included.
+        let mut expected: Vec<&AuditEvent> = sample.iter().collect();
+        expected.sort_by(|a, b| order.compare(a, b));
+        let sorted = order.sort(sample.iter().collect());
+        let ids = |events: Vec<&AuditEvent>| -> Vec<Option<String>> {
+            events.into_iter().map(|e| e.id.clone()).collect()
+        };
+        assert_eq!(ids(sorted), ids(expected), "{text}");
+    }
+    let order = parse_orderby("category").unwrap();
+    let mut reversed: Vec<&AuditEvent> = sample.iter().collect();
+    reversed.reverse();
+    let ids: Vec<_> = order
+        .sort(reversed.clone())
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
+    let mut expected = reversed;
+    expected.sort_by(|a, b| order.compare(a, b));
+    let expected: Vec<_> = expected.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids, expected, "ties keep the order they came in");
+}
