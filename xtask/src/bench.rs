@@ -119,18 +119,33 @@ fn peak_rss(command: &mut Command) -> Result<(u64, f64, usize)> {
         .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
         .collect();
     let started = Instant::now();
-    let out = Command::new("/usr/bin/time")
+    let mut child = Command::new("/usr/bin/time")
         .args(["-f", "%M", "-o"])
         .arg(&report)
         .arg(program)
         .args(args)
         .envs(envs)
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .context("cannot run /usr/bin/time (Debian package `time`)")?;
+    // The output is counted as it comes and thrown away, like `> /dev/null`.
+    let mut lines = 0;
+    if let Some(mut stdout) = child.stdout.take() {
+        let mut chunk = [0_u8; 64 * 1024];
+        loop {
+            let read = std::io::Read::read(&mut stdout, &mut chunk)?;
+            if read == 0 {
+                break;
+            }
+            lines += chunk[..read].iter().filter(|&&b| b == b'\n').count();
+        }
+    }
+    let status = child.wait()?;
     let seconds = started.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!("the measured command failed: {}", out.status);
+    if !status.success() {
+        let _ = std::fs::remove_file(&report);
+        bail!("the measured command failed: {status}");
     }
     let kib = std::fs::read_to_string(&report)?
         .lines()
@@ -138,7 +153,6 @@ fn peak_rss(command: &mut Command) -> Result<(u64, f64, usize)> {
         .and_then(|line| line.trim().parse().ok())
         .context("no peak RSS from /usr/bin/time")?;
     let _ = std::fs::remove_file(&report);
-    let lines = out.stdout.iter().filter(|&&b| b == b'\n').count();
     Ok((kib, seconds, lines))
 }
 

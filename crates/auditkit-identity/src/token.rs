@@ -159,7 +159,8 @@ impl TokenAnswer {
 /// (which have the field `http: Option<HttpClient>`).
 macro_rules! token_request_setters {
     () => {
-        /// The HTTP client for token requests (proxies, custom roots, and whether the
+        /// The HTTP client for token requests (proxies, extra roots through
+        /// `http_client_builder_with_roots`, and whether the
         /// secret may travel over plain http to a host that is not loopback); by default
         /// the one given to `bearer` (the facade's).
         pub fn http_client(mut self, http: auditkit_runtime::HttpClient) -> Self {

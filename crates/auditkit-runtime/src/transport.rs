@@ -10,7 +10,8 @@
 //!
 //! The rule cannot be undone from outside: auditkit takes its HTTP client only as an
 //! [`HttpClient`], which it builds itself from a `reqwest::ClientBuilder` (yours, with a proxy
-//! or extra roots, if you like) after setting the redirect policy last. A `reqwest::Client`
+//! or the extra roots of [`http_client_builder_with_roots`], if you like) after setting the
+//! redirect policy last. A `reqwest::Client`
 //! built elsewhere, which might follow a 307 with the client secret, is never accepted.
 
 use std::sync::Arc;
@@ -33,7 +34,9 @@ pub const USER_AGENT: &str = concat!("auditkit/", env!("CARGO_PKG_VERSION"));
 /// builder to bring your own client (a proxy, say), then hand it to
 /// [`HttpClient::from_builder`]. The TLS settings are fixed here, so reqwest's own
 /// `add_root_certificate` has no effect on this builder: trust a private CA (a TLS-inspecting
-/// proxy, a test server) with [`http_client_builder_with_roots`].
+/// proxy, a test server) with [`http_client_builder_with_roots`]. The HTTP versions offered
+/// are fixed here too (`h2` and `http/1.1` with the `http2` feature, `http/1.1` without), so
+/// reqwest's `http1_only` does not stop HTTP/2 when the feature is on.
 pub fn http_client_builder() -> Result<reqwest::ClientBuilder, crate::Error> {
     http_client_builder_with_roots(Vec::new())
 }
@@ -111,8 +114,9 @@ impl HttpClient {
         Self::from_builder(http_client_builder()?)
     }
 
-    /// A client from your builder (start from [`http_client_builder`] and add a proxy or
-    /// roots): whatever redirect policy it had, the built client follows none.
+    /// A client from your builder (start from [`http_client_builder`], or
+    /// [`http_client_builder_with_roots`] for extra roots, and add a proxy): whatever redirect
+    /// policy it had, the built client follows none.
     pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, crate::Error> {
         let client = builder
             .redirect(reqwest::redirect::Policy::none())

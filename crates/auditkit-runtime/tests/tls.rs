@@ -16,7 +16,8 @@ use rustls_pki_types::PrivateKeyDer;
 use tokio::net::TcpListener;
 
 /// A TLS server on 127.0.0.1 (certificate for `localhost`) that offers `h2` and `http/1.1`,
-/// as Graph and Adobe do, and answers every request with the HTTP version it saw.
+/// as Graph and Adobe do, and answers every request with the HTTP version it saw and the
+/// protocol the TLS handshake agreed (ALPN), or `none`.
 async fn tls_server() -> (SocketAddr, CertificateDer<'static>) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let certificate = certified.cert.der().clone();
@@ -43,8 +44,15 @@ async fn tls_server() -> (SocketAddr, CertificateDer<'static>) {
                 let Ok(stream) = acceptor.accept(stream).await else {
                     return;
                 };
-                let service = service_fn(|request: hyper::Request<hyper::body::Incoming>| {
-                    let seen = format!("{:?}", request.version());
+                let alpn = stream
+                    .get_ref()
+                    .1
+                    .alpn_protocol()
+                    .map_or("none".to_owned(), |p| {
+                        String::from_utf8_lossy(p).into_owned()
+                    });
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let seen = format!("{:?} {alpn}", request.version());
                     async move {
                         Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(seen))))
                     }
@@ -76,13 +84,17 @@ async fn the_http2_feature_negotiates_http2_over_tls_and_http1_without_it() {
 
     let response = client.reqwest().get(&url).send().await.unwrap();
 
-    let expected = if cfg!(feature = "http2") {
-        reqwest::Version::HTTP_2
+    // Without ALPN the server would speak HTTP/1.1 too: the agreed protocol tells them apart.
+    let (expected, alpn) = if cfg!(feature = "http2") {
+        (reqwest::Version::HTTP_2, "h2")
     } else {
-        reqwest::Version::HTTP_11
+        (reqwest::Version::HTTP_11, "http/1.1")
     };
     assert_eq!(response.version(), expected);
-    assert_eq!(response.text().await.unwrap(), format!("{expected:?}"));
+    assert_eq!(
+        response.text().await.unwrap(),
+        format!("{expected:?} {alpn}")
+    );
 }
 
 #[tokio::test]

@@ -14,7 +14,8 @@ use crate::answer::graph_error;
 use crate::odata;
 use crate::request::{Ctx, encode_query_value};
 
-/// Builds a collection answer from the full (filtered, sorted) list of values.
+/// Builds a collection answer from one page of values (the window at `offset`) and the
+/// number of values in the whole (filtered, sorted) result.
 pub fn collection_page(
     query: &Query,
     link: &str,
