@@ -107,3 +107,15 @@ async fn a_certificate_outside_the_trusted_roots_is_refused() {
 
     assert!(error.is_connect(), "{error:?}");
 }
+
+#[test]
+fn an_extra_root_that_is_no_certificate_is_an_error_not_ignored() {
+    let garbage = CertificateDer::from(b"not a certificate".to_vec());
+
+    let error = http_client_builder_with_roots(vec![garbage]).unwrap_err();
+
+    assert!(
+        matches!(error, auditkit_runtime::Error::InvalidRequest(ref why) if why.starts_with("cannot set up TLS")),
+        "{error:?}"
+    );
+}

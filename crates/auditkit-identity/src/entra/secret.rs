@@ -70,4 +70,31 @@ mod tests {
         assert_eq!(posted_forms(&server).await, vec![secret_form()]);
         assert!(!format!("{credential:?}").contains(SECRET));
     }
+
+    /// A token endpoint that answers a "token" with a line break in it is trying to add
+    /// headers to every API request: no header is made and the caller gets the reason.
+    #[tokio::test]
+    async fn a_token_that_would_break_the_authorization_header_is_refused() {
+        use auditkit_runtime::{AuthErrorKind, Credential};
+        let server = token_server(wiremock::ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({
+                "token_type": "Bearer", "expires_in": 3599,
+                "access_token": "eyJ0.token\r\nX-Injected: yes",
+            }),
+        ))
+        .await;
+        let credential =
+            EntraCredential::client_secret(TENANT, CLIENT, SECRET).authority_host(host(&server));
+        let bearer = credential
+            .bearer(crate::GraphCloud::Global, &http(), crate::TokenCache::new())
+            .unwrap();
+
+        let error = bearer.headers().await.unwrap_err();
+
+        assert_eq!(error.kind(), AuthErrorKind::InvalidResponse, "{error}");
+        assert!(
+            error.to_string().contains("not allowed in a header"),
+            "{error}"
+        );
+    }
 }
