@@ -70,16 +70,21 @@ fn cli_memory(root: &Path) -> Result<()> {
     let outcome = (|| -> Result<()> {
         wait_for_port(port)?;
         let origin = format!("http://127.0.0.1:{port}");
+        let report =
+            std::env::temp_dir().join(format!("auditkit-bench-rss-{}", std::process::id()));
         for format in ["table", "json", "jsonl"] {
-            let (kib, seconds, lines) = peak_rss(
-                Command::new(&cli)
-                    .args(["graph", "list", "--all", "--output", format, "--base-url"])
-                    .arg(format!("{origin}/v1.0"))
-                    .args(["--authority-host", &origin])
-                    .env("AZURE_TENANT_ID", "emulator")
-                    .env("AZURE_CLIENT_ID", "00000000-0000-4000-8000-000000000001")
-                    .env("AZURE_CLIENT_SECRET", "emulator-only-graph-secret"),
-            )?;
+            let mut listing = under_time(&report, &cli);
+            listing
+                .args(["graph", "list", "--all", "--output", format, "--base-url"])
+                .arg(format!("{origin}/v1.0"))
+                .args(["--authority-host", &origin])
+                .env("AZURE_TENANT_ID", "emulator")
+                .env("AZURE_CLIENT_ID", "00000000-0000-4000-8000-000000000001")
+                .env("AZURE_CLIENT_SECRET", "emulator-only-graph-secret");
+            let outcome = lines_out(listing);
+            let kib = read_peak_kib(&report);
+            let _ = std::fs::remove_file(&report);
+            let ((seconds, lines), kib) = (outcome?, kib?);
             println!(
                 "  {format:<6} {:>7.1} MiB peak RSS  {seconds:>5.1} s  {lines} lines out",
                 kib as f64 / 1024.0
@@ -109,27 +114,33 @@ fn wait_for_port(port: u16) -> Result<()> {
     bail!("the emulator did not listen on port {port} within 120 s")
 }
 
-/// Runs `command` under `/usr/bin/time`: its peak RSS (KiB), wall time and output lines.
-fn peak_rss(command: &mut Command) -> Result<(u64, f64, usize)> {
-    let report = std::env::temp_dir().join(format!("auditkit-bench-rss-{}", std::process::id()));
-    let program = command.get_program().to_owned();
-    let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
-    let envs: Vec<_> = command
-        .get_envs()
-        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-        .collect();
+/// `program` under `/usr/bin/time`, which writes the peak RSS of the largest process it ran
+/// (getrusage's maxrss, KiB) to `report`.
+fn under_time(report: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new("/usr/bin/time");
+    command.args(["-f", "%M", "-o"]).arg(report).arg(program);
+    command
+}
+
+/// What [`under_time`] wrote: the last line of `report` (a line saying the command failed
+/// may come before it).
+fn read_peak_kib(report: &Path) -> Result<u64> {
+    std::fs::read_to_string(report)?
+        .lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .context("no peak RSS from /usr/bin/time (Debian package `time`)")
+}
+
+/// Runs `command`, counting its output lines as they come and throwing them away (like
+/// `> /dev/null`): its wall time and line count.
+fn lines_out(mut command: Command) -> Result<(f64, usize)> {
     let started = Instant::now();
-    let mut child = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o"])
-        .arg(&report)
-        .arg(program)
-        .args(args)
-        .envs(envs)
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .context("cannot run /usr/bin/time (Debian package `time`)")?;
-    // The output is counted as it comes and thrown away, like `> /dev/null`.
     let mut lines = 0;
     if let Some(mut stdout) = child.stdout.take() {
         let mut chunk = [0_u8; 64 * 1024];
@@ -142,18 +153,10 @@ fn peak_rss(command: &mut Command) -> Result<(u64, f64, usize)> {
         }
     }
     let status = child.wait()?;
-    let seconds = started.elapsed().as_secs_f64();
     if !status.success() {
-        let _ = std::fs::remove_file(&report);
         bail!("the measured command failed: {status}");
     }
-    let kib = std::fs::read_to_string(&report)?
-        .lines()
-        .last()
-        .and_then(|line| line.trim().parse().ok())
-        .context("no peak RSS from /usr/bin/time")?;
-    let _ = std::fs::remove_file(&report);
-    Ok((kib, seconds, lines))
+    Ok((started.elapsed().as_secs_f64(), lines))
 }
 
 fn machine() {
@@ -232,10 +235,7 @@ fn compile_times(root: &Path, rounds: usize) -> Result<()> {
             .with_context(|| format!("cannot create {}", target.display()))?;
         let report = target.join("peak-rss");
         let started = Instant::now();
-        let build = Command::new("/usr/bin/time")
-            .args(["-f", "%M", "-o"])
-            .arg(&report)
-            .arg(env!("CARGO"))
+        let build = under_time(&report, env!("CARGO"))
             .args(["build", "--offline", "--manifest-path"])
             .arg(root.join("compare").join(app).join("Cargo.toml"))
             .arg("--target-dir")
@@ -255,10 +255,7 @@ fn compile_times(root: &Path, rounds: usize) -> Result<()> {
             .filter(|line| line.trim_start().starts_with("Compiling "))
             .count();
         // The largest process of the build (a rustc), as getrusage reports it.
-        let peak_mib = std::fs::read_to_string(&report)
-            .ok()
-            .and_then(|text| text.lines().last()?.trim().parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / 1024.0);
+        let peak_mib = read_peak_kib(&report)? as f64 / 1024.0;
         println!(
             "  {app:<14} {seconds:>7.1} s  {crates:>4} crates compiled  peak RSS {peak_mib:>6.0} MiB  (load {})",
             load()
