@@ -93,34 +93,33 @@ impl OrderBy {
     /// Compares two events by the keys in turn. Events equal on every key compare equal: add
     /// `id` as a last key (or sort stably) for a deterministic page order.
     pub fn compare(&self, a: &AuditEvent, b: &AuditEvent) -> Ordering {
-        let (a, b) = (self.key_values(a), self.key_values(b));
-        self.compare_keys(&a, &b)
+        self.first_difference(|_, path| sort_order(value_of(path, a), value_of(path, b)))
     }
 
     /// `events` in this order, stably (events equal on every key keep their order). Each
     /// event's keys are read once, not once per comparison: a listing sorts every matching
     /// event for each page it serves.
     pub fn sort<'a>(&self, events: Vec<&'a AuditEvent>) -> Vec<&'a AuditEvent> {
-        let keys: Vec<Vec<Value<'a>>> = events.iter().map(|event| self.key_values(event)).collect();
+        let width = self.keys.len();
+        // Event `i`'s keys are `keys[i * width..][..width]`.
+        let keys: Vec<Value<'a>> = events
+            .iter()
+            .flat_map(|event| self.keys.iter().map(|(path, _)| value_of(path, event)))
+            .collect();
         let order = stable_sort((0..events.len()).collect(), |&a, &b| {
-            self.compare_keys(&keys[a], &keys[b])
+            let (a, b) = (&keys[a * width..][..width], &keys[b * width..][..width]);
+            self.first_difference(|key, _| sort_order(a[key], b[key]))
         });
         order.into_iter().map(|at| events[at]).collect()
     }
 
-    fn key_values<'a>(&self, event: &'a AuditEvent) -> Vec<Value<'a>> {
-        self.keys
-            .iter()
-            .map(|(path, _)| value_of(path, event))
-            .collect()
-    }
-
-    fn compare_keys(&self, a: &[Value<'_>], b: &[Value<'_>]) -> Ordering {
-        for ((_, direction), (&a, &b)) in self.keys.iter().zip(a.iter().zip(b)) {
-            let order = sort_order(a, b);
+    /// The order of the first key, in priority order, on which `ascending(index, path)`
+    /// differs, turned by that key's direction.
+    fn first_difference(&self, ascending: impl Fn(usize, &Path) -> Ordering) -> Ordering {
+        for (index, (path, direction)) in self.keys.iter().enumerate() {
             let order = match direction {
-                Direction::Asc => order,
-                Direction::Desc => order.reverse(),
+                Direction::Asc => ascending(index, path),
+                Direction::Desc => ascending(index, path).reverse(),
             };
             if order != Ordering::Equal {
                 return order;
