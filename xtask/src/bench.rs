@@ -12,8 +12,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-/// The comparison applications under `compare/`, each its own workspace.
-const APPS: [&str; 2] = ["auditkit-app", "graph-rs-app"];
+/// The comparison applications under `compare/`, each its own workspace: auditkit's, the
+/// same job with graph-rs-sdk, and auditkit's HTTP stack alone with no SDK (the floor no
+/// SDK on that stack can build below).
+const APPS: [&str; 3] = ["auditkit-app", "graph-rs-app", "http-stack-app"];
 
 pub(crate) fn run(root: &Path, compile_only: bool, rounds: usize) -> Result<()> {
     machine();
@@ -208,8 +210,8 @@ fn env_prefix(envs: &[(&str, &str)]) -> String {
     envs.iter().map(|(k, v)| format!("{k}={v} ")).collect()
 }
 
-/// Clean dev builds of each app, `rounds` times in the order A B B A so drift on a shared
-/// machine falls on both alike, with the dependencies downloaded beforehand so the network is
+/// Clean dev builds of each app, `rounds` times in the order A B C C B A so drift on a shared
+/// machine falls on all alike, with the dependencies downloaded beforehand so the network is
 /// not timed. The ratio is of the medians.
 fn compile_times(root: &Path, rounds: usize) -> Result<()> {
     println!("\ncompile time: clean `cargo build` (dev profile, --offline) of compare/<app>");
@@ -223,7 +225,7 @@ fn compile_times(root: &Path, rounds: usize) -> Result<()> {
             bail!("cargo fetch for {app} failed");
         }
     }
-    let order = [APPS[0], APPS[1], APPS[1], APPS[0]];
+    let order = [APPS[0], APPS[1], APPS[2], APPS[2], APPS[1], APPS[0]];
     let mut results: Vec<(&str, f64, usize)> = Vec::new();
     for app in order.iter().cycle().take(order.len() * rounds).copied() {
         let target = root.join("target").join("compare").join(app);
@@ -276,12 +278,14 @@ fn compile_times(root: &Path, rounds: usize) -> Result<()> {
             runs[middle]
         }
     };
-    let (ours, theirs) = (median(APPS[0]), median(APPS[1]));
+    let (ours, theirs, floor) = (median(APPS[0]), median(APPS[1]), median(APPS[2]));
     println!(
-        "  median of {} builds each: auditkit-app {ours:.1} s, graph-rs-app {theirs:.1} s; \
-         auditkit / graph-rs-sdk = {:.2} (target <= 0.40)",
+        "  median of {} builds each: auditkit-app {ours:.1} s, graph-rs-app {theirs:.1} s, \
+         http-stack-app {floor:.1} s; auditkit / graph-rs-sdk = {:.2} (target <= 0.40), \
+         the HTTP stack alone / graph-rs-sdk = {:.2}",
         2 * rounds,
-        ours / theirs
+        ours / theirs,
+        floor / theirs
     );
     Ok(())
 }
