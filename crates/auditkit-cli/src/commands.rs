@@ -163,6 +163,7 @@ async fn graph(command: GraphCommand) -> Result<(), Failure> {
                 .activity_types(&category);
             print_strings(values, target.output).await
         }
+        GraphCommand::Export(args) => crate::export::run(args).await,
         GraphCommand::Count { target, filter } => {
             let count = graph_client(&target)?
                 .audit_events()
@@ -192,16 +193,11 @@ fn since_and_category(
 ) -> Result<Option<String>, Failure> {
     let since = since
         .map(|text| {
-            if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
-                Ok(Filter::field(auditkit::Field::ActivityDateTime)
-                    .ge(at.with_timezone(&chrono::Utc)))
-            } else if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-                Ok(Filter::field(auditkit::Field::ActivityDateTime).ge(day))
-            } else {
-                Err(Failure::input(format!(
-                    "--since {text:?} is neither an RFC 3339 time nor a date (2025-03-24)"
-                )))
-            }
+            let field = Filter::field(auditkit::Field::ActivityDateTime);
+            Ok::<_, Failure>(match moment("--since", text)? {
+                Moment::Instant(at) => field.ge(at),
+                Moment::Day(day) => field.ge(day),
+            })
         })
         .transpose()?;
     let category = category.map(|name| Filter::field(auditkit::Field::Category).eq(name));
@@ -209,6 +205,31 @@ fn since_and_category(
         (Some(a), Some(b)) => Some(a.and(b).to_string()),
         (Some(a), None) | (None, Some(a)) => Some(a.to_string()),
         (None, None) => None,
+    })
+}
+
+enum Moment {
+    Instant(chrono::DateTime<chrono::Utc>),
+    Day(chrono::NaiveDate),
+}
+
+fn moment(flag: &str, text: &str) -> Result<Moment, Failure> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        Ok(Moment::Instant(at.with_timezone(&chrono::Utc)))
+    } else if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        Ok(Moment::Day(day))
+    } else {
+        Err(Failure::input(format!(
+            "{flag} {text:?} is neither an RFC 3339 time nor a date (2025-03-24)"
+        )))
+    }
+}
+
+/// A flag's time, a date meaning its first instant in UTC.
+pub(crate) fn instant(flag: &str, text: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    Ok(match moment(flag, text)? {
+        Moment::Instant(at) => at,
+        Moment::Day(day) => day.and_time(chrono::NaiveTime::MIN).and_utc(),
     })
 }
 

@@ -808,3 +808,188 @@ async fn a_page_limit_ends_a_listing_with_exit_1_after_the_pages_it_allows() {
     );
     emulator.shutdown().await;
 }
+
+/// The ids of a JSON Lines export, in order, and the newest `activityDateTime` among them.
+fn exported(out: &str) -> (Vec<String>, chrono::DateTime<chrono::Utc>) {
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let ids = events
+        .iter()
+        .map(|event| event["id"].as_str().unwrap().to_owned())
+        .collect();
+    let newest = events
+        .iter()
+        .map(|event| event["activityDateTime"].as_str().unwrap().parse().unwrap())
+        .max()
+        .unwrap_or_default();
+    (ids, newest)
+}
+
+fn lines_in(path: &str) -> usize {
+    std::fs::read(path).map_or(0, |bytes| bytes.iter().filter(|&&b| b == b'\n').count())
+}
+
+async fn wait_for_lines(path: &str, lines: usize, child: &mut std::process::Child) {
+    let started = std::time::Instant::now();
+    while lines_in(path) < lines {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{path} never reached {lines} lines"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the export ended early"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+async fn kill(mut child: std::process::Child) {
+    child.kill().unwrap();
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_export_resumes_without_a_gap_or_a_repeat_and_follow_takes_new_events() {
+    use auditkit_emulator::{Fault, FaultConfig};
+    const EVENTS: usize = 300;
+    // Every request is slowed so the first run is still going when it is killed.
+    let emulator = Emulator::start(
+        EmulatorConfig::new()
+            .seed_events(EVENTS)
+            .faults(FaultConfig {
+                rate: 1.0,
+                kinds: vec!["delay:10ms".parse::<Fault>().unwrap()],
+                intune_limits: false,
+            }),
+    )
+    .await
+    .unwrap();
+    let scratch = Scratch::new("export");
+    let (state, out) = (scratch.path("state.json"), scratch.path("events.jsonl"));
+    let export = |extra: &[&str]| {
+        let mut args = vec![
+            "graph", "export", "--state", &state, "--out", &out, "--top", "5",
+        ];
+        args.extend_from_slice(extra);
+        against(&emulator, &args)
+    };
+    let quiet = |mut command: std::process::Command| {
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let unique = |ids: &[String]| {
+        let set: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(set.len(), ids.len(), "an id was written twice");
+        set.len()
+    };
+
+    // SIGKILL midway.
+    let mut child = quiet(export(&[]));
+    wait_for_lines(&out, 40, &mut child).await;
+    kill(child).await;
+    let at_kill = lines_in(&out);
+    assert!(at_kill < EVENTS, "killed before the end ({at_kill} lines)");
+
+    let output = run(export(&[])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("exported"),
+        "{}",
+        text(&output.stderr)
+    );
+    let (ids, newest) = exported(&out);
+    assert_eq!(unique(&ids), EVENTS, "every event, once, after the kill");
+
+    // One event that reached the service late (older than the newest exported, inside the
+    // window) and one newer: the next run writes those two and nothing else.
+    let file = scratch.path("new.jsonl");
+    let event = |at: chrono::DateTime<chrono::Utc>, name: &str| {
+        serde_json::json!({
+            "displayName": name,
+            "category": "Export",
+            "activityDateTime": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        })
+        .to_string()
+    };
+    let minute = chrono::Duration::minutes(1);
+    std::fs::write(
+        &file,
+        [
+            event(newest - minute, "late"),
+            event(newest + minute, "new"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let created = run(against(&emulator, &["graph", "create", "--file", &file])).await;
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let output = run(export(&[])).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let (ids, _) = exported(&out);
+    assert_eq!(unique(&ids), EVENTS + 2);
+
+    // --follow keeps polling: an event created while it runs is written, once.
+    let mut follower = quiet(export(&["--follow", "100ms"]));
+    std::fs::write(&file, event(newest + minute * 2, "followed")).unwrap();
+    let created = run(against(&emulator, &["graph", "create", "--file", &file])).await;
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    wait_for_lines(&out, EVENTS + 3, &mut follower).await;
+    kill(follower).await;
+    let (ids, _) = exported(&out);
+    assert_eq!(unique(&ids), EVENTS + 3);
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert!(state["watermark"].is_string(), "{state}");
+    emulator.shutdown().await;
+}
+
+#[test]
+fn export_refuses_an_unreadable_state_and_a_state_that_is_its_output() {
+    let scratch = Scratch::new("export-refused");
+    let state = scratch.path("state.json");
+    std::fs::write(&state, "not a checkpoint").unwrap();
+    let output = auditkit()
+        .args([
+            "graph",
+            "export",
+            "--state",
+            &state,
+            "--tenant",
+            "t",
+            "--client-id",
+            "c",
+        ])
+        .env("AZURE_CLIENT_SECRET", "s")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(8), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("not an export checkpoint"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        "not a checkpoint",
+        "left as it was"
+    );
+
+    let output = auditkit()
+        .args(["graph", "export", "--state", &state, "--out", &state])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let output = auditkit()
+        .args(["graph", "export", "--state", &state, "--follow", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}

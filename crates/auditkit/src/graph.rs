@@ -9,7 +9,7 @@ use auditkit_runtime::security::redact;
 use auditkit_runtime::{Call, Error, ListingStop, NextLink, Pipeline};
 use reqwest::Url;
 use reqwest::header::HeaderName;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 
 use futures::stream::BoxStream;
@@ -562,59 +562,6 @@ impl AuditEvents<'_> {
     ) -> BoxStream<'static, Result<AuditEvent, Error>> {
         items(self.pages_from(next_link)).boxed()
     }
-
-    /// A long export that can stop and resume without skiptokens, which expire: events in
-    /// `activityDateTime` order from `from` on, each with the [`Watermark`] to resume after it.
-    /// Events at the watermark's instant that were already seen are skipped, so nothing is
-    /// lost or repeated at the boundary. `filter` narrows the export further.
-    pub fn export(
-        &self,
-        filter: Option<String>,
-        from: Option<Watermark>,
-    ) -> BoxStream<'static, Result<(AuditEvent, Watermark), Error>> {
-        let mut query = ListQuery::new().order_by("activityDateTime asc");
-        let since = from.as_ref().map(|mark| {
-            crate::Filter::field(crate::Field::ActivityDateTime)
-                .ge(mark.at)
-                .to_string()
-        });
-        let filter = match (filter, since) {
-            (Some(filter), Some(since)) => Some(format!("({filter}) and {since}")),
-            (filter, since) => filter.or(since),
-        };
-        if let Some(filter) = filter {
-            query = query.filter(filter);
-        }
-        let mut mark = from.unwrap_or_default();
-        self.list(query)
-            .try_filter_map(move |event| {
-                let outcome = match event.activity_date_time {
-                    Some(at) if at < mark.at => None,
-                    Some(at) if at == mark.at => {
-                        let id = event.id.clone().unwrap_or_default();
-                        mark.ids_at.insert(id).then(|| (event, mark.clone()))
-                    }
-                    Some(at) => {
-                        mark = Watermark {
-                            at,
-                            ids_at: BTreeSet::from([event.id.clone().unwrap_or_default()]),
-                        };
-                        Some((event, mark.clone()))
-                    }
-                    None => Some((event, mark.clone())),
-                };
-                std::future::ready(Ok(outcome))
-            })
-            .boxed()
-    }
-}
-
-/// Where a time-ordered export stands: the `activityDateTime` of the last event delivered and
-/// the ids of every event delivered at exactly that instant. Serialise it to resume later.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Watermark {
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub ids_at: BTreeSet<String>,
 }
 
 type PageFuture<T> = futures::future::BoxFuture<'static, Result<Page<T>, Error>>;

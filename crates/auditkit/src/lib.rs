@@ -5,6 +5,7 @@
 #![doc = include_str!("../../../README.md")]
 
 pub mod adobe;
+pub mod export;
 /// The credentials and the token cache: the `auditkit-identity` crate, also usable alone.
 pub use auditkit_identity as auth;
 pub mod filter;
@@ -25,10 +26,10 @@ pub use auditkit_runtime::{
 pub use auditkit_runtime::{
     CertificateDer, HttpClient, http_client_builder, http_client_builder_with_roots,
 };
+pub use export::{Checkpoint, ExportOptions, FileExport};
 pub use filter::{Field, Filter, OrderBy};
 pub use graph::{
     AuditEvents, DEFAULT_MAX_PAGES, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page,
-    Watermark,
 };
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
