@@ -4,8 +4,12 @@
 //!
 //! 1. **The call's headers**: progenitor's `api-version` removed, `User-Agent`, and a fresh
 //!    `client-request-id` GUID (when configured) kept across the call's attempts.
-//! 2. **A span** `auditkit.call`: operation, method, path (never the query, which carries
-//!    filter values), the ids, and at the end status, attempts and duration.
+//! 2. **A span** `auditkit.call` with OpenTelemetry's HTTP client fields
+//!    (`http.request.method`, `server.address`, `server.port`, `url.path` without the query,
+//!    which carries filter values; at the end `http.response.status_code`,
+//!    `http.request.resend_count` when sent again, `error.type` on failure) and auditkit's
+//!    own (`auditkit.operation`, `auditkit.client_request_id`, `auditkit.request_id`,
+//!    `auditkit.duration_ms`).
 //! 3. **One deadline** for the whole operation ([`Timeouts::operation`]); then, attempt after
 //!    attempt:
 //!    1. **pacing**: a slot of the client-side [`RateLimit`], refused at once when it would
@@ -314,18 +318,24 @@ impl Pipeline {
             id.to_owned()
         });
 
-        // Strings are recorded with `%` (Display): a subscriber then copies them as they are
-        // instead of escaping them character by character, on every call.
+        // Field names follow OpenTelemetry's HTTP client conventions; what they do not name
+        // is under `auditkit.`. Strings are recorded with `%` (Display): a subscriber then
+        // copies them as they are instead of escaping them character by character. The path
+        // is recorded without the query, which carries filter values.
+        let url = request.url();
         let span = tracing::info_span!(
             "auditkit.call",
-            operation = %operation,
-            method = %request.method().as_str(),
-            path = %request.url().path(),
-            client_request_id = client_request_id.as_deref().map(tracing::field::display),
-            status = Empty,
-            request_id = Empty,
-            attempts = Empty,
-            duration_ms = Empty,
+            "http.request.method" = %request.method().as_str(),
+            "server.address" = %url.host_str().unwrap_or_default(),
+            "server.port" = url.port_or_known_default(),
+            "url.path" = %url.path(),
+            "auditkit.operation" = %operation,
+            "auditkit.client_request_id" = client_request_id.as_deref().map(tracing::field::display),
+            "http.response.status_code" = Empty,
+            "http.request.resend_count" = Empty,
+            "error.type" = Empty,
+            "auditkit.request_id" = Empty,
+            "auditkit.duration_ms" = Empty,
         );
         if let Some(record) = record {
             record.started(operation, client_request_id);
@@ -335,7 +345,7 @@ impl Pipeline {
             .attempts(client, request, record)
             .instrument(span.clone())
             .await;
-        record_outcome(&span, started.elapsed(), record);
+        record_outcome(&span, started.elapsed(), record, error_type(&outcome));
         let outcome = match outcome {
             Ok(response) => Ok(response),
             Err(Stop::Failed(error)) => Err(error),
@@ -562,35 +572,50 @@ impl Pipeline {
     }
 }
 
-/// The end of a call on its span, in one `record` (one visit of the subscriber, not four). A
-/// span nothing records has no metadata and costs nothing here; with `tracing`'s `log`
-/// feature a disabled span keeps its metadata, and the fields still reach `log`.
-fn record_outcome(span: &tracing::Span, elapsed: std::time::Duration, record: Option<&Record>) {
+/// The end of a call on its span, in one `record` (one visit of the subscriber, not one per
+/// field). A span nothing records has no metadata and costs nothing here; with `tracing`'s
+/// `log` feature a disabled span keeps its metadata, and the fields still reach `log`.
+fn record_outcome(
+    span: &tracing::Span,
+    elapsed: std::time::Duration,
+    record: Option<&Record>,
+    error_type: Option<ErrorType>,
+) {
     let Some(fields) = span.metadata().map(tracing::Metadata::fields) else {
         return;
     };
-    let (Some(status_field), Some(request_id_field), Some(attempts_field), Some(duration_field)) = (
-        fields.field("status"),
-        fields.field("request_id"),
-        fields.field("attempts"),
-        fields.field("duration_ms"),
+    let (Some(status), Some(resends), Some(error), Some(request_id_field), Some(duration)) = (
+        fields.field("http.response.status_code"),
+        fields.field("http.request.resend_count"),
+        fields.field("error.type"),
+        fields.field("auditkit.request_id"),
+        fields.field("auditkit.duration_ms"),
     ) else {
         return;
     };
     let duration_ms = elapsed.as_millis() as u64;
-    let attempts = record.map(Record::attempts);
-    let status = record.and_then(Record::status);
+    // OpenTelemetry records a resend count only for a request that was sent again.
+    let resend_count = record
+        .map(Record::attempts)
+        .and_then(|attempts| attempts.checked_sub(1))
+        .filter(|resends| *resends > 0);
+    let status_code = record.and_then(Record::status);
     let request_id = record.and_then(Record::request_id);
     let request_id = request_id.as_deref().map(tracing::field::display);
-    let values: [(&tracing::field::Field, Option<&dyn tracing::Value>); 4] = [
-        (&duration_field, Some(&duration_ms)),
+    let error_type = error_type.map(tracing::field::display);
+    let values: [(&tracing::field::Field, Option<&dyn tracing::Value>); 5] = [
+        (&duration, Some(&duration_ms)),
         (
-            &attempts_field,
-            attempts.as_ref().map(|v| v as &dyn tracing::Value),
+            &resends,
+            resend_count.as_ref().map(|v| v as &dyn tracing::Value),
         ),
         (
-            &status_field,
-            status.as_ref().map(|v| v as &dyn tracing::Value),
+            &status,
+            status_code.as_ref().map(|v| v as &dyn tracing::Value),
+        ),
+        (
+            &error,
+            error_type.as_ref().map(|v| v as &dyn tracing::Value),
         ),
         (
             &request_id_field,
@@ -598,6 +623,37 @@ fn record_outcome(span: &tracing::Span, elapsed: std::time::Duration, record: Op
         ),
     ];
     span.record_all(&fields.value_set(&values));
+}
+
+/// OpenTelemetry's `error.type` of a call that failed: the status code of an error answer, or
+/// the kind of failure when none came. `None` for a success.
+fn error_type(outcome: &Result<Response, Stop>) -> Option<ErrorType> {
+    match outcome {
+        Ok(response) if response.status().as_u16() >= 400 => {
+            Some(ErrorType::Status(response.status().as_u16()))
+        }
+        Ok(_) => None,
+        Err(Stop::Failed(error)) if error.is_timeout() => Some(ErrorType::Kind("timeout")),
+        Err(Stop::Failed(error)) if error.is_connect() => Some(ErrorType::Kind("connect")),
+        Err(Stop::Failed(_)) => Some(ErrorType::Kind("transport")),
+        Err(Stop::Refused(Error::Timeout { .. })) => Some(ErrorType::Kind("timeout")),
+        Err(Stop::Refused(_)) => Some(ErrorType::Kind("refused")),
+    }
+}
+
+/// The value of `error.type`: a status code (as text, as OpenTelemetry asks) or a kind.
+enum ErrorType {
+    Status(u16),
+    Kind(&'static str),
+}
+
+impl fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorType::Status(code) => write!(f, "{code}"),
+            ErrorType::Kind(kind) => f.write_str(kind),
+        }
+    }
 }
 
 /// The last attempt's outcome, handed back although it was retryable.

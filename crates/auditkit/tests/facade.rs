@@ -714,15 +714,30 @@ async fn no_secret_or_token_in_debug_output_or_traces() {
         traces.contains("device_management_get_audit_events"),
         "the operation is traced: {traces}"
     );
+    // OpenTelemetry's HTTP client names, and the service's request id.
+    let port = format!(
+        "server.port={}",
+        url::Url::parse(&server.uri()).unwrap().port().unwrap()
+    );
     for field in [
-        "method=GET",
-        "path=/v1.0/deviceManagement/auditEvents/e1",
-        "status=200",
-        "attempts=1",
-        "request_id=rid-traced",
-        "duration_ms=",
+        "http.request.method=GET",
+        "server.address=127.0.0.1",
+        &port,
+        "url.path=/v1.0/deviceManagement/auditEvents/e1",
+        "http.response.status_code=200",
+        "auditkit.operation=device_management_get_audit_events",
+        "auditkit.request_id=rid-traced",
+        "auditkit.client_request_id=",
+        "auditkit.duration_ms=",
     ] {
         assert!(traces.contains(field), "{field} is traced: {traces}");
+    }
+    // Sent once and answered: no resend count, no error type.
+    for absent in ["http.request.resend_count", "error.type"] {
+        assert!(
+            !traces.contains(absent),
+            "{absent} on a first-time success: {traces}"
+        );
     }
     let credential = EntraCredential::client_secret(TENANT, "app", SECRET);
     let ims = ImsCredential::server_to_server("id", SECRET, ["s"]);
@@ -732,5 +747,54 @@ async fn no_secret_or_token_in_debug_output_or_traces() {
     );
     for secret in [SECRET, TOKEN, "access-token-1"] {
         assert!(!debug.contains(secret), "{secret} leaked into: {debug}");
+    }
+}
+
+#[tokio::test]
+async fn a_call_sent_again_or_failed_says_so_on_its_span() {
+    let server = start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer(TOKEN, 3600))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/deviceManagement/auditEvents/e1"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/deviceManagement/auditEvents/e1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(event_json("e1")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/deviceManagement/auditEvents/gone"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    let client = graph(&server, TokenCache::new()).with_retry(
+        auditkit::RetryPolicy::default()
+            .initial_backoff(Duration::from_millis(1))
+            .max_backoff(Duration::from_millis(2)),
+    );
+    let logs = auditkit_testing::Logs::default();
+    logs.capture(tracing::Level::INFO, client.audit_events().get("e1"))
+        .await
+        .unwrap();
+    let traces = logs.text();
+    assert!(traces.contains("http.request.resend_count=2"), "{traces}");
+    assert!(traces.contains("http.response.status_code=200"), "{traces}");
+    assert!(!traces.contains("error.type"), "{traces}");
+
+    let logs = auditkit_testing::Logs::default();
+    let missing = logs
+        .capture(tracing::Level::INFO, client.audit_events().get("gone"))
+        .await;
+    assert!(missing.is_err());
+    let traces = logs.text();
+    for field in ["http.response.status_code=404", "error.type=404"] {
+        assert!(traces.contains(field), "{field}: {traces}");
     }
 }
