@@ -53,6 +53,7 @@ struct Row {
     shape: Shape,
     filterable: bool,
     sortable: bool,
+    nullable: bool,
     description: Option<String>,
 }
 
@@ -128,6 +129,7 @@ fn models(target: &Target, spec: &Value, file: &syn::File) -> Result<Vec<Model>>
                 shape,
                 filterable: flag(property, FILTERABLE).with_context(|| at.clone())?,
                 sortable: flag(property, SORTABLE).with_context(|| at.clone())?,
+                nullable: property.get("nullable").and_then(Value::as_bool) == Some(true),
                 description: property
                     .get("description")
                     .and_then(Value::as_str)
@@ -483,6 +485,8 @@ fn emit(models: &[Model]) -> TokenStream {
             pub filterable: bool,
             /// `x-auditkit-sortable` in the spec: `$orderby` may sort by it.
             pub sortable: bool,
+            /// `nullable: true` in the spec: a body may carry `null` for it.
+            pub nullable: bool,
         }
 
         impl Property {
@@ -689,7 +693,7 @@ fn emit_model(model: &Model) -> TokenStream {
         let rust_name = Literal::string(&row.field.to_string());
         let edm = edm_tokens(&row.edm);
         let collection = row.shape == Shape::Vec;
-        let (filterable, sortable) = (row.filterable, row.sortable);
+        let (filterable, sortable, nullable) = (row.filterable, row.sortable, row.nullable);
         quote! {
             Property {
                 json_name: #json_name,
@@ -698,6 +702,7 @@ fn emit_model(model: &Model) -> TokenStream {
                 collection: #collection,
                 filterable: #filterable,
                 sortable: #sortable,
+                nullable: #nullable,
             }
         }
     });

@@ -325,7 +325,6 @@ pub struct ListQuery {
     filter: Option<String>,
     orderby: Vec<String>,
     select: Vec<String>,
-    search: Option<String>,
     top: Option<u64>,
     skip: Option<u64>,
     count: bool,
@@ -351,11 +350,6 @@ impl ListQuery {
     /// Adds a property to `$select`.
     pub fn select(mut self, property: impl Into<String>) -> Self {
         self.select.push(property.into());
-        self
-    }
-
-    pub fn search(mut self, search: impl Into<String>) -> Self {
-        self.search = Some(search.into());
         self
     }
 
@@ -445,9 +439,6 @@ impl AuditEvents<'_> {
         }
         if !query.select.is_empty() {
             request = request.select(query.select.join(","));
-        }
-        if let Some(search) = &query.search {
-            request = request.search(search.clone());
         }
         if let Some(top) = query.top {
             request = request.top(top);

@@ -6,6 +6,7 @@
 //! request on its way out, so boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod body;
 pub mod page;
 pub mod path;
 pub mod query;
@@ -262,6 +263,17 @@ async fn json_object(ctx: &Ctx, headers: &HeaderMap, body: Body) -> Result<Strin
     Ok(text)
 }
 
+/// Refuses a body with a `null` the spec does not allow, naming where.
+fn refuse_disallowed_null(ctx: &Ctx, object: &Map<String, Value>) -> Result<(), Response> {
+    match body::disallowed_null(&auditkit_graph::properties::AUDIT_EVENT, object) {
+        Some(path) => Err(bad_request(
+            ctx,
+            &format!("The property '{path}' of an auditEvent cannot be null."),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn invalid_body(ctx: &Ctx, err: &serde_json::Error) -> Response {
     bad_request(
         ctx,
@@ -274,6 +286,9 @@ pub async fn create(call: Call, headers: HeaderMap, body: Body) -> Answer {
     let (_, base) = &links(shared, ctx);
     query.only(ctx, &[])?;
     let text = json_object(ctx, &headers, body).await?;
+    let object: Map<String, Value> =
+        serde_json::from_str(&text).map_err(|err| invalid_body(ctx, &err))?;
+    refuse_disallowed_null(ctx, &object)?;
     let mut event: AuditEvent =
         serde_json::from_str(&text).map_err(|err| invalid_body(ctx, &err))?;
     match &event.id {
@@ -341,14 +356,7 @@ pub async fn update(call: Call, Path(id): Path<String>, headers: HeaderMap, body
         serde_json::from_str(&text).map_err(|err| invalid_body(ctx, &err))?;
     // The patch must itself be a valid (partial) auditEvent.
     serde_json::from_str::<AuditEvent>(&text).map_err(|err| invalid_body(ctx, &err))?;
-    for key in ["id", "activityDateTime", "correlationId"] {
-        if patch.get(key).is_some_and(Value::is_null) {
-            return Err(bad_request(
-                ctx,
-                &format!("The property '{key}' of an auditEvent cannot be null."),
-            ));
-        }
-    }
+    refuse_disallowed_null(ctx, &patch)?;
     if let Some(new_id) = patch.get("id")
         && new_id.as_str() != Some(id)
     {

@@ -40,6 +40,13 @@ impl Query {
         let mut query = Query::default();
         for (name, value) in parse_pairs(raw.unwrap_or_default())? {
             let lower = name.to_ascii_lowercase();
+            // An empty list asks for nothing: all properties, the service's order, no
+            // expansion, as if the option were absent (the spec's arrays may be empty).
+            if matches!(lower.as_str(), "$select" | "$orderby" | "$expand")
+                && value.trim().is_empty()
+            {
+                continue;
+            }
             let slot = match lower.as_str() {
                 "$filter" => &mut query.filter,
                 "$orderby" => &mut query.orderby,

@@ -187,6 +187,7 @@ mod tests {
             collection: false,
             filterable: true,
             sortable: true,
+            nullable: true,
         }
     }
 
