@@ -15,6 +15,9 @@ use auditkit::{
 use auditkit_emulator::{Emulator, EmulatorConfig, Fault, FaultConfig};
 use futures::TryStreamExt;
 
+#[path = "emulator/conformance.rs"]
+mod conformance;
+
 const SEED: u64 = 11;
 
 fn graph(emulator: &Emulator) -> GraphClient {

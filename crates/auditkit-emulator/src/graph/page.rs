@@ -30,7 +30,9 @@ pub fn collection_page(
     if with_count {
         body.insert("@odata.count".to_owned(), json!(total));
     }
-    if end < total {
+    // An empty page before the end was asked for (`$top=0`): a link to the same place
+    // again would never end.
+    if end < total && !page.is_empty() {
         let mut link = format!("{link}?");
         for (name, value) in &query.kept {
             link.push_str(&encode_query_value(name));

@@ -205,12 +205,13 @@ pub fn page_window(shared: &Shared, ctx: &Ctx, query: &Query) -> Result<(usize, 
     let size = match query.top.as_deref() {
         None => shared.config.page_size.clamp(1, MAX_PAGE_SIZE),
         Some(text) => match text.trim().parse::<usize>() {
-            Ok(top) if (1..=MAX_PAGE_SIZE).contains(&top) => top,
+            // `$top=0` is OData's empty page (the spec's minimum is 0).
+            Ok(top) if top <= MAX_PAGE_SIZE => top,
             _ => {
                 return Err(bad_request(
                     ctx,
                     &format!(
-                        "Invalid $top value '{text}': it must be an integer from 1 to {MAX_PAGE_SIZE}."
+                        "Invalid $top value '{text}': it must be an integer from 0 to {MAX_PAGE_SIZE}."
                     ),
                 ));
             }
