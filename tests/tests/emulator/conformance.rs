@@ -78,9 +78,7 @@ fn arbitrary_text(rng: &mut Rng) -> String {
 /// A text that names nothing special: letters and digits.
 fn plain_text(rng: &mut Rng) -> String {
     let len = 1 + rng.below(12);
-    (0..len)
-        .map(|_| *rng.pick(b"aBc7-xZ") as char)
-        .collect()
+    (0..len).map(|_| *rng.pick(b"aBc7-xZ") as char).collect()
 }
 
 fn date_time(rng: &mut Rng) -> String {
