@@ -137,24 +137,86 @@ pub fn adobe_event() -> auditkit::adobe::AdobeAuditEvent {
 
 /// Everything a `tracing` subscriber writes, kept for assertions: that an operation is
 /// traced, and that no secret, token or filter value reaches the logs.
+///
+/// One subscriber serves every capture of a test binary: installed as the global default on
+/// the first capture, enabled for every level, it writes each line to the capture running on
+/// the thread the line comes from, at that capture's level, and drops the others. Scoped
+/// subscribers (`set_default`) in tests that run in parallel race in `tracing`'s global
+/// interest cache and can leave a capture with nothing; a global one cannot.
 #[derive(Clone, Debug, Default)]
 pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
+thread_local! {
+    static CAPTURING: std::cell::RefCell<Option<(Logs, tracing::Level)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The writer of the one subscriber: the line goes to the capture of its thread, if any.
+struct ToCapture;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ToCapture {
+    type Writer = CaptureWriter;
+
+    fn make_writer(&'a self) -> CaptureWriter {
+        CaptureWriter(CAPTURING.with(|c| c.borrow().as_ref().map(|(logs, _)| logs.clone())))
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> CaptureWriter {
+        CaptureWriter(CAPTURING.with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|(_, level)| meta.level() <= level)
+                .map(|(logs, _)| logs.clone())
+        }))
+    }
+}
+
+struct CaptureWriter(Option<Logs>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.0 {
+            Some(logs) => logs.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Ends a capture even when its future panics.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.with(|c| c.borrow_mut().take());
+    }
+}
+
 impl Logs {
-    /// Runs `future` with a subscriber at `level` (closed spans included) writing here.
+    /// Runs `future` with what it logs at `level` or above (closed spans included) written
+    /// here. The future must run on this thread (a current-thread runtime, as `#[tokio::test]`
+    /// gives).
     pub async fn capture<F: std::future::Future>(
         &self,
         level: tracing::Level,
         future: F,
     ) -> F::Output {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(level)
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+                .with_writer(ToCapture)
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global tracing subscriber in a binary that captures logs");
+        });
+        CAPTURING.with(|c| *c.borrow_mut() = Some((self.clone(), level)));
+        let _capturing = Capturing;
         future.await
     }
 
