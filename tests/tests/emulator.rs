@@ -9,8 +9,7 @@ use std::time::Duration;
 use auditkit::adobe::{AdobeAuditEvent, Resource, Service, Timestamp};
 use auditkit::graph::AuditEvent;
 use auditkit::{
-    AdobeClient, EntraCredential, Field, Filter, GraphClient, ImsCredential, ImsEnvironment,
-    ListQuery, ManualClock, OrderBy, RetryPolicy,
+    AdobeClient, Field, Filter, GraphClient, ListQuery, ManualClock, OrderBy, RetryPolicy,
 };
 use auditkit_emulator::{Emulator, EmulatorConfig, Fault, FaultConfig};
 use futures::TryStreamExt;
@@ -21,36 +20,11 @@ mod conformance;
 const SEED: u64 = 11;
 
 fn graph(emulator: &Emulator) -> GraphClient {
-    let credentials = emulator.credentials();
-    GraphClient::builder()
-        .credential(
-            EntraCredential::client_secret(
-                &credentials.tenant,
-                &credentials.graph_client_id,
-                &credentials.graph_client_secret,
-            )
-            .authority_host(emulator.url()),
-        )
-        .base_url(emulator.graph_url())
-        .build()
-        .unwrap()
+    auditkit_testing::emulator_graph(emulator).build().unwrap()
 }
 
 fn adobe(emulator: &Emulator) -> AdobeClient {
-    let credentials = emulator.credentials();
-    AdobeClient::builder()
-        .base_url(emulator.url())
-        .credential(
-            ImsCredential::server_to_server(
-                &credentials.adobe_client_id,
-                &credentials.adobe_client_secret,
-                ["openid"],
-            )
-            .org_id(&credentials.adobe_org_id)
-            .environment(ImsEnvironment::Custom(emulator.url())),
-        )
-        .build()
-        .unwrap()
+    auditkit_testing::emulator_adobe(emulator).build().unwrap()
 }
 
 fn event(n: usize, category: &str) -> AuditEvent {
@@ -119,15 +93,7 @@ async fn every_graph_operation_against_the_emulator() {
     assert!(api.get(&id).await.unwrap_err().is_not_found());
     assert!(api.delete(&id).await.unwrap_err().is_not_found());
 
-    let beta = GraphClient::builder()
-        .credential(
-            EntraCredential::client_secret(
-                &emulator.credentials().tenant,
-                &emulator.credentials().graph_client_id,
-                &emulator.credentials().graph_client_secret,
-            )
-            .authority_host(emulator.url()),
-        )
+    let beta = auditkit_testing::emulator_graph(&emulator)
         .base_url(emulator.url().join("beta").unwrap())
         .build()
         .unwrap();
@@ -275,17 +241,7 @@ async fn injected_throttling_and_outages_are_absorbed_by_the_retry_policy() {
     .await
     .unwrap();
     let clock = ManualClock::new();
-    let credentials = emulator.credentials();
-    let client = GraphClient::builder()
-        .credential(
-            EntraCredential::client_secret(
-                &credentials.tenant,
-                &credentials.graph_client_id,
-                &credentials.graph_client_secret,
-            )
-            .authority_host(emulator.url()),
-        )
-        .base_url(emulator.graph_url())
+    let client = auditkit_testing::emulator_graph(&emulator)
         .retry(RetryPolicy::default().max_attempts(8).jitter_seed(SEED))
         .time(Arc::new(clock.clone()), Arc::new(clock.clone()))
         .build()

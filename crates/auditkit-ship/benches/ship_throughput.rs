@@ -24,8 +24,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use auditkit::GraphClient;
 use auditkit::graph::AuditEvent;
-use auditkit::{EntraCredential, GraphClient};
 use auditkit_emulator::{Emulator, EmulatorConfig};
 use auditkit_ship::{Durability, Shipper};
 use uuid::Uuid;
@@ -146,17 +146,7 @@ fn main() {
         // In-memory store, no faults: the emulator's own work (token check, validation,
         // storing) is in every figure, on both sides of each ratio.
         let emulator = Emulator::start(EmulatorConfig::new()).await.unwrap();
-        let credentials = emulator.credentials().clone();
-        let client = GraphClient::builder()
-            .credential(
-                EntraCredential::client_secret(
-                    &credentials.tenant,
-                    &credentials.graph_client_id,
-                    &credentials.graph_client_secret,
-                )
-                .authority_host(emulator.url()),
-            )
-            .base_url(emulator.graph_url())
+        let client = auditkit_testing::emulator_graph(&emulator)
             .http_client(auditkit::HttpClient::new().unwrap())
             .build()
             .unwrap();

@@ -1,6 +1,7 @@
 //! Test support for code that uses auditkit: wiremock servers on 127.0.0.1 (port 0) that stand
-//! in for Entra ID's and Adobe IMS's token endpoints, and Graph and Adobe clients pointed at
-//! them, whose retries wait on a `ManualClock` (recorded, not slept). auditkit's own tests use
+//! in for Entra ID's and Adobe IMS's token endpoints, mocks of every operation of both APIs
+//! ([`mock`]), and Graph and Adobe clients pointed at them, whose retries wait on a
+//! `ManualClock` (recorded, not slept). Add it as a dev-dependency. auditkit's own tests use
 //! it too, so it is the one place test servers, credentials and events are made.
 //!
 //! ```
@@ -22,6 +23,8 @@
 //! Test support panics on set-up failures: that is a failed test, not an error to handle.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod mock;
 
 use std::sync::Arc;
 
@@ -109,6 +112,35 @@ pub fn adobe_builder(server: &MockServer, clock: &ManualClock) -> AdobeClientBui
 
 pub fn adobe(server: &MockServer) -> AdobeClient {
     adobe_builder(server, &ManualClock::new()).build().unwrap()
+}
+
+/// A Graph client of the emulator: its token endpoint and its credentials.
+pub fn emulator_graph(emulator: &auditkit_emulator::Emulator) -> GraphClientBuilder {
+    let credentials = emulator.credentials();
+    GraphClient::builder()
+        .credential(
+            EntraCredential::client_secret(
+                &credentials.tenant,
+                &credentials.graph_client_id,
+                &credentials.graph_client_secret,
+            )
+            .authority_host(emulator.url()),
+        )
+        .base_url(emulator.graph_url())
+}
+
+/// An Adobe client of the emulator: its IMS and its credentials.
+pub fn emulator_adobe(emulator: &auditkit_emulator::Emulator) -> AdobeClientBuilder {
+    let credentials = emulator.credentials();
+    AdobeClient::builder().base_url(emulator.url()).credential(
+        ImsCredential::server_to_server(
+            &credentials.adobe_client_id,
+            &credentials.adobe_client_secret,
+            ["openid"],
+        )
+        .org_id(&credentials.adobe_org_id)
+        .environment(ImsEnvironment::Custom(emulator.url())),
+    )
 }
 
 /// The requests that reached `server` other than token requests.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use auditkit::export::{Checkpoint, ExportError, ExportOutput};
 use auditkit::graph::AuditEvent;
-use auditkit::{EntraCredential, ExportOptions, FileExport, GraphClient};
+use auditkit::{ExportOptions, FileExport, GraphClient};
 use auditkit_emulator::{Emulator, EmulatorConfig};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -19,19 +19,7 @@ async fn emulator() -> (Emulator, GraphClient) {
     let emulator = Emulator::start(EmulatorConfig::new().seed_events(0))
         .await
         .unwrap();
-    let credentials = emulator.credentials().clone();
-    let client = GraphClient::builder()
-        .credential(
-            EntraCredential::client_secret(
-                &credentials.tenant,
-                &credentials.graph_client_id,
-                &credentials.graph_client_secret,
-            )
-            .authority_host(emulator.url()),
-        )
-        .base_url(emulator.graph_url())
-        .build()
-        .unwrap();
+    let client = auditkit_testing::emulator_graph(&emulator).build().unwrap();
     (emulator, client)
 }
 

@@ -343,6 +343,7 @@ async fn a_401_causes_one_refresh_and_one_replay_never_a_loop() {
 
 #[tokio::test]
 async fn every_graph_operation_through_the_facade() {
+    use auditkit_testing::mock::graph as mock;
     let server = start().await;
     Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
@@ -350,74 +351,16 @@ async fn every_graph_operation_through_the_facade() {
         .mount(&server)
         .await;
     let base = "/v1.0/deviceManagement/auditEvents";
-    let next = format!("{}{base}?$skiptoken=page2", server.uri());
-    Mock::given(method("GET"))
-        .and(path(base))
-        .and(wiremock::matchers::query_param("$skiptoken", "page2"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"value": [event_json("e3")]})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(base))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"@odata.nextLink": next, "value": [event_json("e1"), event_json("e2")]}),
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(base))
-        .respond_with(ResponseTemplate::new(201).set_body_json(event_json("new")))
-        .mount(&server)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("{base}/e1")))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&server)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("{base}/e2")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(event_json("e2")))
-        .mount(&server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path(format!("{base}/e1")))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{base}/$count")))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("42", "text/plain"))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{base}/microsoft.graph.getAuditCategories()")))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"value": ["Application", "Compliance"]})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "{base}/microsoft.graph.getAuditActivityTypes(category='Bob''s%20Apps')"
-        )))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"value": ["Create Bob's App"]})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{base}/missing")))
-        .respond_with(
-            ResponseTemplate::new(404)
-                .set_body_json(json!({"error": {"code": "itemNotFound", "message": "gone",
-            "innerError": {"date": "2025-03-24T15:14:05", "request-id": "rid-404"}}}))
-                .insert_header("request-id", "rid-404"),
-        )
-        .mount(&server)
-        .await;
+    let listed: Vec<AuditEvent> = ["e1", "e2", "e3"].into_iter().map(mock::event).collect();
+    mock::list(&server, &listed, 2).await;
+    mock::create(&server).await;
+    mock::respond(&server, "PATCH", "/e1", ResponseTemplate::new(204), None).await;
+    mock::update(&server, &mock::event("e2")).await;
+    mock::delete(&server, "e1").await;
+    mock::count(&server, 42).await;
+    mock::categories(&server, &["Application", "Compliance"]).await;
+    mock::activity_types(&server, "Bob's Apps", &["Create Bob's App"]).await;
+    mock::error(&server, "GET", "/missing", 404, "itemNotFound", "gone").await;
 
     let client = graph(&server, TokenCache::new());
     let events = client.audit_events();
@@ -427,7 +370,7 @@ async fn every_graph_operation_through_the_facade() {
         .order_by("id")
         .top(2);
     let first = events.list_page(&query).await.unwrap();
-    assert_eq!(first.items.len(), 2);
+    assert_eq!(first.items, listed[..2]);
     let second = events
         .next_page(first.next_link.as_deref().unwrap())
         .await
@@ -441,7 +384,8 @@ async fn every_graph_operation_through_the_facade() {
         })
         .await
         .unwrap();
-    assert_eq!(created.id.as_deref(), Some("new"));
+    assert!(created.id.is_some(), "an id is assigned");
+    assert_eq!(created.display_name.as_deref(), Some("d"));
     assert_eq!(
         events.update("e1", &AuditEvent::default()).await.unwrap(),
         None,
@@ -479,7 +423,7 @@ async fn every_graph_operation_through_the_facade() {
     );
     let error = events.get("missing").await.unwrap_err();
     assert!(error.is_not_found(), "{error}");
-    assert_eq!(error.request_id(), Some("rid-404"));
+    assert_eq!(error.request_id(), Some(mock::REQUEST_ID));
     assert_eq!(
         error.service().unwrap().code.as_deref(),
         Some("itemNotFound")

@@ -6,9 +6,7 @@
 // Each example uses part of this module.
 #![allow(dead_code)]
 
-use auditkit::{
-    AdobeClient, EntraCredential, GraphClient, HttpClient, ImsCredential, ImsEnvironment,
-};
+use auditkit::{AdobeClient, EntraCredential, GraphClient, HttpClient, ImsCredential};
 use auditkit_emulator::{Emulator, EmulatorConfig};
 
 pub type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -33,26 +31,11 @@ impl Services {
         };
         let graph = graph_client(emulator.as_ref().filter(|_| !graph_env), None)?;
         let adobe = match (&emulator, adobe_env) {
-            (_, true) => AdobeClient::builder()
+            (Some(emulator), false) => auditkit_testing::emulator_adobe(emulator).build()?,
+            _ => AdobeClient::builder()
                 .base_url(std::env::var("AUDITKIT_ADOBE_URL")?.parse()?)
                 .credential(ImsCredential::from_env()?)
                 .build()?,
-            (Some(emulator), false) => {
-                let credentials = emulator.credentials();
-                AdobeClient::builder()
-                    .base_url(emulator.url())
-                    .credential(
-                        ImsCredential::server_to_server(
-                            &credentials.adobe_client_id,
-                            &credentials.adobe_client_secret,
-                            ["openid"],
-                        )
-                        .org_id(&credentials.adobe_org_id)
-                        .environment(ImsEnvironment::Custom(emulator.url())),
-                    )
-                    .build()?
-            }
-            (None, false) => unreachable!("the emulator runs unless both services are set"),
         };
         match &emulator {
             Some(emulator) => eprintln!("(no credentials set: the emulator at {})", emulator.url()),
@@ -91,19 +74,7 @@ pub fn graph_client(
     http: Option<HttpClient>,
 ) -> Result<GraphClient, Failure> {
     let mut builder = match emulator {
-        Some(emulator) => {
-            let credentials = emulator.credentials();
-            GraphClient::builder()
-                .credential(
-                    EntraCredential::client_secret(
-                        &credentials.tenant,
-                        &credentials.graph_client_id,
-                        &credentials.graph_client_secret,
-                    )
-                    .authority_host(emulator.url()),
-                )
-                .base_url(emulator.graph_url())
-        }
+        Some(emulator) => auditkit_testing::emulator_graph(emulator),
         None => GraphClient::builder().credential(EntraCredential::from_env()?),
     };
     if let Some(http) = http {
