@@ -3,13 +3,15 @@
 //!
 //! This is the only writer of `crates/*/src/generated/`. `--check` regenerates in memory and
 //! fails with a diff when the committed code is stale, so CI refuses a spec change whose
-//! generated code was not refreshed.
+//! generated code was not refreshed. Both report the public API changes between the committed
+//! code and the regenerated one, breaking or compatible (`api_diff`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
+mod api_diff;
 mod bench;
 mod generate;
 mod lenient;
@@ -105,6 +107,9 @@ fn write_if_changed(spec: &str, output: &str, out_path: &Path, code: &str) -> Re
         eprintln!("{output}: unchanged");
         return Ok(());
     }
+    if let Ok(old) = std::fs::read_to_string(out_path) {
+        eprintln!("{}", api_diff::report(output, &old, code)?);
+    }
     if let Some(dir) = out_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -126,6 +131,7 @@ fn check(spec: &str, output: &str, out_path: &Path, code: &str) -> Result<bool> 
         eprintln!("{output}: up to date");
         return Ok(true);
     }
+    eprintln!("{}", api_diff::report(output, &committed, code)?);
     let diff = similar::TextDiff::from_lines(&committed, code);
     eprintln!(
         "{output}: differs from what {spec} generates:\n{}",
