@@ -448,7 +448,7 @@ fn emit(models: &[Model]) -> TokenStream {
     quote! {
         //! Every property of every model of the spec, as the spec declares it: a table to look
         //! properties up by JSON name, typed access to a model's values by that name, and the
-        //! typed constants of the filterable ones ([`typed`]).
+        //! typed constants of the filterable ones ([`typed`](crate::properties::typed)).
 
         /// The properties of one model (one object schema of the spec).
         #[derive(Debug, PartialEq, Eq)]

@@ -4,8 +4,19 @@
 //! Most applications use the `auditkit` facade instead. Without the default `client` feature
 //! this crate is the models alone (`types`), with no HTTP stack.
 
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// Generated items are documented by the spec's descriptions where it has them; the spec, not
+// this crate, is where a missing one is added.
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
+#[allow(
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations,
+    missing_docs
+)]
 mod generated;
 
 pub use generated::*;
@@ -14,6 +25,7 @@ pub use generated::*;
 /// hand-written models of the same answers (see the module docs).
 #[doc(hidden)]
 #[rustfmt::skip]
+#[allow(missing_docs)]
 #[path = "generated/lenient.rs"]
 pub mod lenient;
 

@@ -12,10 +12,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Timestamp(DateTime<Utc>);
 
 impl Timestamp {
+    /// The current time, truncated to the millisecond.
     pub fn now() -> Self {
         Self::from(Utc::now())
     }
 
+    /// The instant, in UTC, as it will be written.
     pub fn as_datetime(&self) -> DateTime<Utc> {
         self.0
     }

@@ -5,8 +5,19 @@
 //! this crate is the models alone (`types` and their property table, `properties`), with no
 //! HTTP stack.
 
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// Generated items are documented by the spec's descriptions where it has them; the spec, not
+// this crate, is where a missing one is added.
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
+#[allow(
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations,
+    missing_docs
+)]
 mod generated;
 
 pub use generated::*;
@@ -15,7 +26,7 @@ pub use generated::*;
 /// typed constants of the filterable properties; generated from the spec like the models, and
 /// built without the `client` feature too.
 #[rustfmt::skip]
-#[allow(clippy::all, missing_debug_implementations)]
+#[allow(clippy::all, missing_debug_implementations, missing_docs)]
 #[path = "generated/properties.rs"]
 pub mod properties;
 
@@ -35,6 +46,7 @@ pub mod properties;
 /// ```
 #[doc(hidden)]
 #[rustfmt::skip]
+#[allow(missing_docs)]
 #[path = "generated/lenient.rs"]
 pub mod lenient;
 
