@@ -115,10 +115,17 @@ impl EmulatorConfig {
 pub struct EmulatorCredentials {
     /// The Entra ID tenant in the token path: `/{tenant}/oauth2/v2.0/token`.
     pub tenant: String,
+    /// The client id the Entra ID token endpoint accepts, with a secret or a client assertion.
     pub graph_client_id: String,
+    /// The client secret the Entra ID token endpoint accepts for `graph_client_id`.
     pub graph_client_secret: String,
+    /// The client id the IMS token endpoint accepts, and the `x-api-key` the Adobe Audit
+    /// Service requires.
     pub adobe_client_id: String,
+    /// The client secret the IMS token endpoint accepts for `adobe_client_id`.
     pub adobe_client_secret: String,
+    /// The Adobe organization id (`…@AdobeOrg`) for clients to use; the emulator reports it
+    /// but does not check it.
     pub adobe_org_id: String,
 }
 
@@ -165,7 +172,10 @@ pub struct FaultConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// 429 `TooManyRequests`, with `Retry-After` when given (seconds).
-    Throttle { retry_after: Option<u64> },
+    Throttle {
+        /// The `Retry-After` to send, in seconds; `None` sends no `Retry-After`.
+        retry_after: Option<u64>,
+    },
     /// 503 Service Unavailable.
     Unavailable,
     /// 504 Gateway Timeout.

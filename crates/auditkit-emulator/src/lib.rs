@@ -22,7 +22,7 @@
 //! emulator.shutdown().await;
 //! # Ok(()) }
 //! ```
-
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 // Top to bottom, each module uses only those below it: the server starts the router, the

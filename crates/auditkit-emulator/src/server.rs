@@ -17,14 +17,21 @@ use crate::tokens::Tokens;
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
+    /// The listening socket could not be opened on the configured address, or its local
+    /// address could not be read.
     #[error("cannot listen on {addr}")]
     Bind {
+        /// The address asked for with [`EmulatorConfig::bind`] (the bound one when it makes no
+        /// URL).
         addr: SocketAddr,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The SQLite file given with [`EmulatorConfig::db`] could not be opened or loaded.
     #[error("cannot open the event store")]
     Store(#[from] StoreError),
+    /// The events asked for with [`EmulatorConfig::seed_events`] could not be stored.
     #[error("cannot store the seed events")]
     Seed(#[source] StoreError),
 }
@@ -146,6 +153,8 @@ impl Emulator {
         &self.shared.config.credentials
     }
 
+    /// The counters as they are now: totals since start, and the events stored at this
+    /// moment.
     pub fn stats(&self) -> EmulatorStats {
         let counters = &self.shared.stats;
         EmulatorStats {

@@ -21,18 +21,25 @@ use tokio::sync::oneshot;
 /// A failure of the store: SQLite, or the thread that runs it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Opening, reading or writing the SQLite file failed.
     #[error("sqlite error on {path}")]
     Sqlite {
+        /// The SQLite file.
         path: PathBuf,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
+    /// The thread that runs SQLite could not be started.
     #[error("the sqlite thread could not be started")]
     Thread(#[source] std::io::Error),
+    /// The thread that runs SQLite has stopped, so it could not answer.
     #[error("the sqlite thread has stopped")]
     Stopped,
+    /// An event in the SQLite file does not decode as its model.
     #[error("a stored event could not be decoded")]
     Decode(#[source] serde_json::Error),
+    /// An event could not be turned into JSON to be stored.
     #[error("an event could not be encoded")]
     Encode(#[source] serde_json::Error),
 }

@@ -17,8 +17,12 @@ const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// Which token: the same client asking the same authority for the same scope shares one.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct TokenKey {
+    /// The token endpoint's URL (for a managed identity, without its query).
     pub authority: String,
+    /// The application's client id; `system-assigned` for a system-assigned managed identity.
     pub client_id: String,
+    /// What the token is for: the scope asked (IMS scopes comma-joined), or a managed
+    /// identity's resource.
     pub scope: String,
 }
 
@@ -92,6 +96,7 @@ impl Default for TokenCache {
 }
 
 impl TokenCache {
+    /// An empty cache on the system clock.
     pub fn new() -> Self {
         Self::with_clock(Arc::new(SystemClock))
     }

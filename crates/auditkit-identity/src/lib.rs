@@ -38,6 +38,8 @@
 //! # Ok(())
 //! # }
 //! ```
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 mod cache;

@@ -35,6 +35,8 @@ tokio::task_local! {
 
 /// How an API names the code and message inside its typed error body.
 pub trait ErrorBody: serde::Serialize + std::fmt::Debug {
+    /// The service's error code and its message, each `None` when the body has none; they
+    /// become [`ServiceError::code`] and [`ServiceError::message`].
     fn code_and_message(&self) -> (Option<String>, Option<String>);
 }
 
@@ -164,6 +166,7 @@ pub struct Call {
 }
 
 impl Call {
+    /// A call with nothing recorded yet; pass the generated method's future to [`Call::run`].
     pub fn new() -> Self {
         Self::default()
     }

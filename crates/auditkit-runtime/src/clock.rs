@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 /// Where token expiry (and, later, backoff) reads the time, so tests can move it by hand
 /// instead of sleeping. `tokio::time::pause` is no substitute: it stops reqwest's own timers.
 pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current instant, as this clock tells it.
     fn now(&self) -> Instant;
 }
 
@@ -20,6 +21,8 @@ impl Clock for SystemClock {
 
 /// Waits between attempts. Injected so tests record the waits instead of sleeping.
 pub trait Sleeper: Send + Sync + fmt::Debug {
+    /// Waits `duration`: the future completes when the wait is over (at once for a
+    /// [`ManualClock`], which only records it).
     fn sleep(&self, duration: Duration) -> crate::BoxFuture<'static, ()>;
 }
 
@@ -43,6 +46,7 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock that starts at the real current instant, with no wait recorded.
     pub fn new() -> Self {
         Self {
             now: Arc::new(Mutex::new(Instant::now())),
@@ -50,6 +54,7 @@ impl ManualClock {
         }
     }
 
+    /// Moves this clock, and every clone of it, forward by `by`.
     pub fn advance(&self, by: Duration) {
         let mut now = self
             .now

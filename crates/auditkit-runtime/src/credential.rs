@@ -7,6 +7,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::security::printable;
 
+/// The boxed future that [`Credential`] and [`Sleeper`](crate::Sleeper) return, so both
+/// traits can be used as `dyn` objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Something that authenticates requests: the facade implements it for Entra ID and Adobe
@@ -27,19 +29,24 @@ pub trait Credential: Send + Sync + fmt::Debug {
 pub struct CredentialHeaders(HeaderMap);
 
 impl CredentialHeaders {
+    /// No headers yet.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Sets `name` to `value`, replacing an earlier value of that name; the value is marked
+    /// sensitive ([`HeaderValue::set_sensitive`]).
     pub fn insert(&mut self, name: HeaderName, mut value: HeaderValue) {
         value.set_sensitive(true);
         self.0.insert(name, value);
     }
 
+    /// The value set for `name`, if any.
     pub fn get(&self, name: &str) -> Option<&HeaderValue> {
         self.0.get(name)
     }
 
+    /// Every header, name and value, as the pipeline copies them onto a request.
     pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
         self.0.iter()
     }
@@ -127,6 +134,9 @@ impl AuthError {
         }))
     }
 
+    /// The HTTP status the token endpoint answered. It is reported by
+    /// [`Error::token_endpoint_status`](crate::Error::token_endpoint_status), never as the
+    /// API's status.
     pub fn with_status(mut self, status: u16) -> Self {
         self.0.status = Some(status);
         self
@@ -145,6 +155,8 @@ impl AuthError {
         self
     }
 
+    /// The provider's trace and correlation ids (Entra's `trace_id` and `correlation_id`), to
+    /// quote to its support.
     pub fn with_trace_ids(
         mut self,
         trace_id: Option<String>,
@@ -161,43 +173,57 @@ impl AuthError {
         self
     }
 
+    /// How long the token endpoint asked to wait (`Retry-After`), if it did.
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.0.retry_after = retry_after;
         self
     }
 
+    /// The lower-level failure behind this one, returned as its
+    /// [`source`](std::error::Error::source); like the rest, it must not hold a secret or a token.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.0.source = Some(Box::new(source));
         self
     }
 
+    /// The issuer named at construction, e.g. `"entra id"`.
     pub fn provider(&self) -> &'static str {
         self.0.provider
     }
+    /// What went wrong, to branch on.
     pub fn kind(&self) -> AuthErrorKind {
         self.0.kind
     }
+    /// The HTTP status the token endpoint answered, if it answered.
     pub fn status(&self) -> Option<u16> {
         self.0.status
     }
+    /// The OAuth `error` code, e.g. `invalid_client`.
     pub fn error_code(&self) -> Option<&str> {
         self.0.error.as_deref()
     }
+    /// The provider's description of the failure (OAuth `error_description`); `Display` shows
+    /// its first line only.
     pub fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
+    /// The provider's own error code, e.g. Entra's `AADSTS7000215`.
     pub fn service_code(&self) -> Option<&str> {
         self.0.service_code.as_deref()
     }
+    /// The provider's trace id (Entra's `trace_id`).
     pub fn trace_id(&self) -> Option<&str> {
         self.0.trace_id.as_deref()
     }
+    /// The provider's correlation id (Entra's `correlation_id`).
     pub fn correlation_id(&self) -> Option<&str> {
         self.0.correlation_id.as_deref()
     }
+    /// Adobe's `x-debug-id`, the id to quote to Adobe support.
     pub fn debug_id(&self) -> Option<&str> {
         self.0.debug_id.as_deref()
     }
+    /// How long the token endpoint asked to wait (`Retry-After`), if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         self.0.retry_after
     }

@@ -38,18 +38,24 @@ impl fmt::Display for CallDetails {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServiceError {
+    /// The answer's HTTP status: an error status, or one the operation does not declare
+    /// (a 3xx, since no redirect is followed).
     pub status: u16,
     /// Graph's `error.code`, Adobe's `reason`.
     pub code: Option<String>,
     /// Graph's `error.message`, Adobe's `message` or its plain string body.
     pub message: Option<String>,
+    /// How long the service asked to wait before trying again (`Retry-After`), if it did.
     pub retry_after: Option<Duration>,
     /// The body as received, for what the fields above do not capture.
     pub body: Bytes,
+    /// The call this answer belongs to.
     pub details: CallDetails,
 }
 
 impl ServiceError {
+    /// An error for an answer with `status` and the raw `body`; code, message and wait stay
+    /// `None` until the `with_` methods set them.
     pub fn new(status: u16, body: Bytes, details: CallDetails) -> Self {
         Self {
             status,
@@ -61,12 +67,14 @@ impl ServiceError {
         }
     }
 
+    /// Sets [`ServiceError::code`] and [`ServiceError::message`], as read from the error body.
     pub fn with_code_and_message(mut self, code: Option<String>, message: Option<String>) -> Self {
         self.code = code;
         self.message = message;
         self
     }
 
+    /// Sets [`ServiceError::retry_after`], the wait the service asked for.
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.retry_after = retry_after;
         self
@@ -110,8 +118,10 @@ pub enum Error {
     /// The request could not be sent or its answer not received.
     #[error("could not complete the request ({details}){}", sent_note(*may_have_reached_server, *status))]
     Transport {
+        /// What reqwest reported.
         #[source]
         source: reqwest::Error,
+        /// The call that failed.
         details: Box<CallDetails>,
         /// False only when no connection was made: nothing reached the server.
         may_have_reached_server: bool,
@@ -123,9 +133,14 @@ pub enum Error {
     /// reqwest's error when the time ran out on the wire.
     #[error("timed out ({details}){}", sent_note(*may_have_reached_server, *status))]
     Timeout {
+        /// reqwest's error when the time ran out on the wire; `None` when the pipeline's own
+        /// deadline ran out before an attempt could be sent.
         #[source]
         source: Option<reqwest::Error>,
+        /// The call that ran out of time.
         details: Box<CallDetails>,
+        /// False only when nothing reached the server: no connection was made, or the time ran
+        /// out before the first attempt was sent.
         may_have_reached_server: bool,
         /// The API's status line, when it arrived before the body timed out.
         status: Option<u16>,
@@ -133,10 +148,13 @@ pub enum Error {
     /// The answer was larger than the configured cap and was cut off.
     #[error("the {status} answer exceeded {limit} bytes and was cut off ({details})")]
     ResponseTooLarge {
+        /// The cap, in bytes (see
+        /// [`PipelineBuilder::max_response_bytes`](crate::PipelineBuilder::max_response_bytes)).
         limit: usize,
         /// The API's status: a 2xx means the request was accepted although its answer was
         /// not read.
         status: u16,
+        /// The call whose answer was cut off.
         details: Box<CallDetails>,
     },
     /// A listing stopped before its end: the service handed out an `@odata.nextLink` that was
@@ -144,8 +162,11 @@ pub enum Error {
     /// reached. The pages before were delivered; `next_link` is the link not followed.
     #[error("listing stopped after {pages} pages: {reason}")]
     ListingStopped {
+        /// Why the listing stopped.
         reason: ListingStop,
+        /// How many pages were delivered before the stop.
         pages: u64,
+        /// The link that was not followed, if there was one.
         next_link: Option<NextLink>,
     },
     /// The service answered with an error status.
@@ -154,10 +175,15 @@ pub enum Error {
     /// The service answered, but the body is not what the spec describes; the bytes are kept.
     #[error("could not decode the {status} answer ({details})")]
     Decode {
+        /// The answer's HTTP status, below 400 (an error status with an undecodable body is an
+        /// [`Error::Service`]); 0 when it is unknown.
         status: u16,
+        /// The body as received.
         body: Bytes,
+        /// Why the body did not decode.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+        /// The call whose answer did not decode.
         details: Box<CallDetails>,
     },
 }
@@ -168,14 +194,17 @@ pub enum Error {
 pub struct NextLink(String);
 
 impl NextLink {
+    /// Wraps a link as the service handed it out; it is not checked to be a URL.
     pub fn new(link: impl Into<String>) -> Self {
         Self(link.into())
     }
 
+    /// The whole link, unredacted (unlike `Debug`).
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The whole link, unredacted, as an owned string.
     pub fn into_string(self) -> String {
         self.0
     }
@@ -266,6 +295,7 @@ impl Error {
             .is_some_and(|status| (200..300).contains(&status))
     }
 
+    /// The service's error answer, when this is an [`Error::Service`].
     pub fn service(&self) -> Option<&ServiceError> {
         match self {
             Error::Service(service) => Some(service),
@@ -273,6 +303,8 @@ impl Error {
         }
     }
 
+    /// What is known about the call; `None` for an invalid request, a refusal, an auth failure
+    /// and a stopped listing.
     pub fn details(&self) -> Option<&CallDetails> {
         match self {
             Error::Service(service) => Some(&service.details),
@@ -295,6 +327,7 @@ impl Error {
         matches!(self, Error::Auth(_)) || matches!(self.status(), Some(401 | 403))
     }
 
+    /// The service answered 404.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Service(service) if service.status == 404)
     }
@@ -304,6 +337,7 @@ impl Error {
         self.status() == Some(429) || self.token_endpoint_status() == Some(429)
     }
 
+    /// An attempt or the whole operation ran out of time ([`Error::Timeout`]).
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
     }

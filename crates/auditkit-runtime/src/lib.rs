@@ -15,6 +15,8 @@
 //! | `error` | the error types |
 //! | [`security`] | where credentials may travel, redaction, path segments, printable text |
 //! | `body` | what every answer body passes: the size cap, a leading BOM dropped |
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 pub mod call;

@@ -17,7 +17,7 @@
 //!    2. **credentials**: the [`Credential`]'s headers, fetched within the deadline (a
 //!       request for another origin than the configured API's is refused before this);
 //!    3. **send**, with the smaller of [`Timeouts::attempt`] and the time left;
-//!    4. **guard the body**: the size cap and the removal of a leading BOM ([`crate::body`]);
+//!    4. **guard the body**: the size cap and the removal of a leading BOM (`body.rs`);
 //!       a redirect is an answer like any other (see [`crate::transport`]: none is followed);
 //!    5. **401**: the token is dropped and the request replayed once with a fresh one,
 //!       outside the attempt count;
@@ -181,11 +181,15 @@ impl PipelineBuilder {
         self
     }
 
+    /// The time limits of every call (default: [`Timeouts::default`]; per call:
+    /// [`Pipeline::with_timeouts`]).
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
         self.config.timeouts = timeouts;
         self
     }
 
+    /// Paces requests client-side (none by default); pipelines given clones of one
+    /// [`RateLimit`] share its slots.
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.config.rate_limit = Some(limit);
         self
@@ -208,6 +212,7 @@ impl PipelineBuilder {
         self
     }
 
+    /// The pipeline with this configuration; currently this never fails.
     pub fn build(self) -> Result<Pipeline, Error> {
         Ok(Pipeline {
             config: Arc::new(self.config),
@@ -224,6 +229,8 @@ impl Pipeline {
         Self::default()
     }
 
+    /// A builder with the defaults: no credential, [`RetryPolicy::default`],
+    /// [`Timeouts::default`], no rate limit, [`DEFAULT_MAX_RESPONSE_BYTES`].
     pub fn builder() -> PipelineBuilder {
         PipelineBuilder::default()
     }
@@ -248,6 +255,7 @@ impl Pipeline {
         }
     }
 
+    /// The retry policy in force: the one of [`Pipeline::with_retry`], else the builder's.
     pub fn retry_policy(&self) -> &RetryPolicy {
         self.retry
             .as_deref()
@@ -264,10 +272,12 @@ impl Pipeline {
         generator.lock().unwrap_or_else(|p| p.into_inner()).f64()
     }
 
+    /// The timeouts in force: those of [`Pipeline::with_timeouts`], else the builder's.
     pub fn timeout_settings(&self) -> Timeouts {
         self.timeouts.unwrap_or(self.config.timeouts)
     }
 
+    /// The client-side rate limit, if one was configured.
     pub fn rate_limit_settings(&self) -> Option<&RateLimit> {
         self.config.rate_limit.as_ref()
     }

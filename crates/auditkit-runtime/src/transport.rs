@@ -137,6 +137,7 @@ impl HttpClient {
         self
     }
 
+    /// Whether [`HttpClient::allow_insecure_http`] was turned on for this client.
     pub fn allows_insecure_http(&self) -> bool {
         self.allow_insecure_http
     }

@@ -111,6 +111,7 @@
 //!
 //! Counters are read with [`Shipper::stats`] and logged as `tracing` events (target
 //! `auditkit::ship`) every [`ShipperBuilder::stats_interval`]. Event bodies are never logged.
+#![warn(missing_docs)]
 
 mod builder;
 mod deliver;
@@ -199,6 +200,7 @@ pub struct Stats {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Pause {
+    /// What kind of failure it was, which says whether waiting helps.
     pub cause: PauseCause,
     /// The error as the facade reported it.
     pub message: String,
@@ -229,6 +231,7 @@ pub struct DeadLetter<E> {
     pub id: i64,
     /// The client-generated event id.
     pub event_id: String,
+    /// The event as it was spooled, decoded again.
     pub event: E,
     /// The HTTP status of the refusal.
     pub status: Option<u16>,
@@ -236,7 +239,9 @@ pub struct DeadLetter<E> {
     pub error: String,
     /// The service's answer body, as received.
     pub error_body: Vec<u8>,
+    /// When the event was dead-lettered.
     pub failed_at: SystemTime,
+    /// When the event was spooled (by its send, or by its last [`Shipper::requeue`]).
     pub enqueued_at: SystemTime,
     /// Attempts counted towards dead-lettering, this one included (see "How failures are
     /// handled" in the [module documentation](self)); each may include the facade's own
@@ -358,8 +363,8 @@ pub type GraphShipper = Shipper<auditkit::GraphClient>;
 pub type AdobeShipper = Shipper<auditkit::AdobeClient>;
 
 impl<D: Destination> Shipper<D> {
-    /// A shipper delivering through `destination` (a [`GraphClient`](crate::GraphClient) or an
-    /// [`AdobeClient`](crate::AdobeClient)), spooling to the SQLite file at `path` (created
+    /// A shipper delivering through `destination` (a [`GraphClient`](auditkit::GraphClient) or an
+    /// [`AdobeClient`](auditkit::AdobeClient)), spooling to the SQLite file at `path` (created
     /// if missing; yours to place on durable storage).
     pub fn builder(destination: D, path: impl Into<PathBuf>) -> ShipperBuilder<D> {
         ShipperBuilder {
@@ -584,6 +589,8 @@ impl<D: Destination> Shipper<D> {
         self.inner.paused.store(true, Ordering::SeqCst);
     }
 
+    /// Starts delivering again after [`Shipper::pause`] or
+    /// [`ShipperBuilder::start_paused`]. A pause the service caused still runs its course.
     pub fn resume(&self) {
         self.inner.paused.store(false, Ordering::SeqCst);
         self.inner.shared.wake.notify_one();
@@ -662,10 +669,12 @@ impl<D: Destination> Shipper<D> {
         Ok(settings)
     }
 
+    /// The spool file, as given to [`Shipper::builder`].
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
 
+    /// The client the events are delivered through.
     pub fn destination(&self) -> &D {
         &self.inner.destination
     }

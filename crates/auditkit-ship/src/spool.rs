@@ -63,7 +63,10 @@ pub struct SpoolSettings {
     pub synchronous: Option<i64>,
     /// `PRAGMA locking_mode`: `exclusive` (one shipper per spool).
     pub locking_mode: String,
+    /// `PRAGMA application_id`: `0x414b5350` ("AKSP"), which marks the file as a spool.
     pub application_id: i32,
+    /// `PRAGMA user_version`: the layout of the spool's tables (2 for this build, which
+    /// upgrades older spools when it opens them).
     pub user_version: i32,
 }
 

@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Test support panics on set-up failures: that is a failed test, not an error to handle.
-
+#![warn(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod mock;
@@ -36,13 +36,19 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-/// The tenant, client id and secret of the clients made here.
+/// The Entra ID tenant of the Graph clients made here.
 pub const TENANT: &str = "tenant";
+/// The client secret of the Graph and Adobe clients made here: a value distinctive enough
+/// for a test to assert that it never reaches logs or errors.
 pub const SECRET: &str = "s3cr3t-client-value-that-must-never-leak";
 /// The access token both token endpoints hand out.
 pub const TOKEN: &str = "access-token-that-must-never-leak";
+/// The path of the Entra ID token endpoint of [`TENANT`] that [`server`] mounts.
 pub const TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
+/// The path of the Adobe IMS token endpoint that [`server`] mounts.
 pub const IMS_TOKEN_PATH: &str = "/ims/token/v3";
+/// The path of Graph's audit events collection, `/v1.0` included. The other operations'
+/// paths extend it (`{EVENTS}/e1`, `{EVENTS}/$count`).
 pub const EVENTS: &str = "/v1.0/deviceManagement/auditEvents";
 /// The jitter seed of the clients made here, printed by [`graph_builder`] so a failing test
 /// can be repeated.
@@ -70,10 +76,13 @@ pub async fn server() -> MockServer {
     server
 }
 
+/// The base URL of `server` (`http://127.0.0.1:{port}`).
 pub fn url(server: &MockServer) -> url::Url {
     url::Url::parse(&server.uri()).unwrap()
 }
 
+/// A new [`HttpClient`](auditkit::HttpClient) with auditkit's defaults, which sends
+/// credentials over plain http to loopback hosts such as these servers.
 pub fn http() -> auditkit::HttpClient {
     auditkit::HttpClient::new().unwrap()
 }
@@ -92,10 +101,14 @@ pub fn graph_builder(server: &MockServer, clock: &ManualClock) -> GraphClientBui
         .time(Arc::new(clock.clone()), Arc::new(clock.clone()))
 }
 
+/// A Graph client of `server`, built from [`graph_builder`] with a new `ManualClock`.
 pub fn graph(server: &MockServer) -> GraphClient {
     graph_builder(server, &ManualClock::new()).build().unwrap()
 }
 
+/// An Adobe client of `server`, for its API and its IMS token endpoint, whose retries wait on
+/// `clock` (recorded, not slept). It uses client id `adobe-client`, [`SECRET`] and the org
+/// `ORG@AdobeOrg`.
 pub fn adobe_builder(server: &MockServer, clock: &ManualClock) -> AdobeClientBuilder {
     let uri = url(server);
     AdobeClient::builder()
@@ -110,6 +123,7 @@ pub fn adobe_builder(server: &MockServer, clock: &ManualClock) -> AdobeClientBui
         .time(Arc::new(clock.clone()), Arc::new(clock.clone()))
 }
 
+/// An Adobe client of `server`, built from [`adobe_builder`] with a new `ManualClock`.
 pub fn adobe(server: &MockServer) -> AdobeClient {
     adobe_builder(server, &ManualClock::new()).build().unwrap()
 }
@@ -154,6 +168,8 @@ pub async fn api_requests(server: &MockServer) -> Vec<Request> {
         .collect()
 }
 
+/// An Adobe audit event with every required property set and no optional one, of the org
+/// `ORG@AdobeOrg` the Adobe clients made here use.
 pub fn adobe_event() -> auditkit::adobe::AdobeAuditEvent {
     serde_json::from_value(json!({
         "action": "create",

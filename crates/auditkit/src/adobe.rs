@@ -54,11 +54,14 @@ impl fmt::Debug for AdobeClientBuilder {
 }
 
 impl AdobeClientBuilder {
+    /// The Audit Service's base URL; required. Plain http only to loopback unless the HTTP
+    /// client allows more ([`crate::HttpClient::allow_insecure_http`]).
     pub fn base_url(mut self, url: Url) -> Self {
         self.base_url = Some(url);
         self
     }
 
+    /// The Adobe IMS credential the client's tokens come from; required.
     pub fn credential(mut self, credential: ImsCredential) -> Self {
         self.credential = Some(credential);
         self
@@ -66,6 +69,9 @@ impl AdobeClientBuilder {
 
     common_setters!();
 
+    /// The client; nothing is sent yet. Fails without a base URL or a credential
+    /// ([`Error::InvalidRequest`]), and when the base URL or the credential is refused (plain
+    /// http to a remote host, an empty client id or secret).
     pub fn build(self) -> Result<AdobeClient, Error> {
         let base_url = self.base_url.ok_or_else(|| {
             Error::InvalidRequest(
@@ -119,6 +125,7 @@ impl AdobeClient {
         Self::from_parts(self.base_url.clone(), self.http.clone(), pipeline)
     }
 
+    /// Starts an [`AdobeClientBuilder`]; the base URL and the credential must be set.
     pub fn builder() -> AdobeClientBuilder {
         AdobeClientBuilder::default()
     }

@@ -63,8 +63,11 @@ pub struct Checkpoint {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputMark {
+    /// The device holding the file (0 off Unix).
     pub device: u64,
+    /// The file's inode number (0 off Unix).
     pub inode: u64,
+    /// The file's length in bytes once the page was on disk.
     pub length: u64,
 }
 
@@ -164,16 +167,20 @@ impl ExportOptions {
     /// Fifteen minutes.
     pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(15 * 60);
 
+    /// The defaults: a [`DEFAULT_OVERLAP`](ExportOptions::DEFAULT_OVERLAP) window and the
+    /// service's page size.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Sets [`ExportOptions::overlap`]: how late an event may arrive and still be exported.
     #[must_use]
     pub fn overlap(mut self, overlap: Duration) -> Self {
         self.overlap = overlap;
         self
     }
 
+    /// Sets [`ExportOptions::page_size`]: the `$top` asked of the service for each page.
     #[must_use]
     pub fn page_size(mut self, top: u64) -> Self {
         self.page_size = Some(top);
@@ -231,23 +238,38 @@ pub enum ExportError {
     Service(#[from] Error),
     /// The state file cannot be read or is not a checkpoint of this export.
     #[error("state file {path}: {reason}")]
-    State { path: PathBuf, reason: String },
+    State {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong: the read error, a file too large, or text that is no checkpoint of
+        /// this version.
+        reason: String,
+    },
     /// The state file is the checkpoint of an export with another filter.
     #[error(
         "state file {path} is the export of filter {saved:?}, not {given:?}: give another state file for another filter"
     )]
     OtherExport {
+        /// The state file.
         path: PathBuf,
+        /// The filter saved in the state file (`None`: all events).
         saved: Option<String>,
+        /// The filter given to [`FileExport::open`] (`None`: all events).
         given: Option<String>,
     },
     /// Another export holds the state file.
     #[error("state file {path} is in use by another export")]
-    Busy { path: PathBuf },
+    Busy {
+        /// The state file; its lock (the file beside it, its name with `.lock` added) is held.
+        path: PathBuf,
+    },
     /// Writing the output or the state failed; the state still describes what is on disk.
     #[error("{path}: {source}")]
     Io {
+        /// The file that failed; `<output>` for a writer output, `<export>` when the
+        /// blocking task doing the file work failed.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: io::Error,
     },
@@ -276,10 +298,17 @@ impl std::fmt::Debug for ExportOutput {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportSummary {
+    /// Service pages read.
     pub pages: u64,
+    /// Events written to the output.
     pub written: u64,
+    /// Events skipped because this export wrote them before (see [`ExportPage::repeated`]).
     pub repeated: u64,
+    /// Ids of events older than the overlap window, not exported (see
+    /// [`ExportPage::outside_window`]).
     pub outside_window: Vec<String>,
+    /// Events written without an id or an `activityDateTime`, which a later pass may write
+    /// again (see [`ExportPage::untracked`]).
     pub untracked: u64,
     /// Bytes of a page an earlier, killed run wrote without saving its state, cut off the
     /// output before this pass (they are exported again).

@@ -132,7 +132,10 @@ pub enum FilterError {
     /// An empty list most often means "no restriction" to whoever filled it, but `or` over
     /// nothing matches nothing: refusing beats silently listing no events.
     #[error("any_of on `{property}` needs at least one value")]
-    EmptyAnyOf { property: &'static str },
+    EmptyAnyOf {
+        /// The property's OData name, e.g. `activityResult`.
+        property: &'static str,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,26 +182,33 @@ impl<K> FieldFilter<K> {
         )))
     }
 
+    /// The property equals `value` (`eq`). The value is written as an OData literal of the
+    /// property's kind, a text's quotes doubled.
     pub fn eq(self, value: impl Literal<K>) -> Filter {
         self.compare("eq", value)
     }
 
+    /// The property differs from `value` (`ne`).
     pub fn ne(self, value: impl Literal<K>) -> Filter {
         self.compare("ne", value)
     }
 
+    /// The property is strictly greater than (for a date-time, after) `value` (`gt`).
     pub fn gt(self, value: impl Literal<K>) -> Filter {
         self.compare("gt", value)
     }
 
+    /// The property is greater than or equal to (for a date-time, at or after) `value` (`ge`).
     pub fn ge(self, value: impl Literal<K>) -> Filter {
         self.compare("ge", value)
     }
 
+    /// The property is strictly less than (for a date-time, before) `value` (`lt`).
     pub fn lt(self, value: impl Literal<K>) -> Filter {
         self.compare("lt", value)
     }
 
+    /// The property is less than or equal to (for a date-time, at or before) `value` (`le`).
     pub fn le(self, value: impl Literal<K>) -> Filter {
         self.compare("le", value)
     }
@@ -345,10 +355,12 @@ enum Direction {
 }
 
 impl OrderBy {
+    /// Orders by `property`, ascending (for a date-time, oldest first).
     pub fn asc<K>(property: Property<K>) -> OrderBy {
         OrderBy(vec![(property.name(), Direction::Asc)])
     }
 
+    /// Orders by `property`, descending (for a date-time, newest first).
     pub fn desc<K>(property: Property<K>) -> OrderBy {
         OrderBy(vec![(property.name(), Direction::Desc)])
     }

@@ -26,8 +26,10 @@ pub use auditkit_graph::types::{
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GraphVersion {
+    /// `v1.0`, the stable API; the default.
     #[default]
     V1,
+    /// `beta`, the preview API: Microsoft says it is subject to change.
     Beta,
 }
 
@@ -91,6 +93,7 @@ impl fmt::Debug for GraphClientBuilder {
 }
 
 impl GraphClientBuilder {
+    /// The Entra ID credential the client's tokens come from; required.
     pub fn credential(mut self, credential: EntraCredential) -> Self {
         self.credential = Some(credential);
         self
@@ -102,6 +105,8 @@ impl GraphClientBuilder {
         self
     }
 
+    /// The Graph endpoint, [`GraphVersion::V1`] by default. Ignored when a
+    /// [`base_url`](GraphClientBuilder::base_url) is set, which names its own.
     pub fn version(mut self, version: GraphVersion) -> Self {
         self.version = version;
         self
@@ -125,6 +130,9 @@ impl GraphClientBuilder {
 
     common_setters!();
 
+    /// The client; nothing is sent yet. Fails without a credential
+    /// ([`Error::InvalidRequest`]), and when the base URL or the credential is refused (plain
+    /// http to a remote host, an empty client id, a tenant that is not a name).
     pub fn build(self) -> Result<GraphClient, Error> {
         let credential = self.credential.ok_or_else(|| {
             Error::InvalidRequest("a graph client needs a credential (EntraCredential)".into())
@@ -228,6 +236,7 @@ impl GraphClient {
         }
     }
 
+    /// Starts a [`GraphClientBuilder`]; the credential must be set.
     pub fn builder() -> GraphClientBuilder {
         GraphClientBuilder::default()
     }
@@ -237,6 +246,8 @@ impl GraphClient {
         AuditEvents { client: self }
     }
 
+    /// Where API calls go: the cloud's Graph host and version (`https://graph.microsoft.com/v1.0`),
+    /// or the builder's [`base_url`](GraphClientBuilder::base_url).
     pub fn base_url(&self) -> &Url {
         &self.base_url
     }
@@ -293,6 +304,7 @@ fn absolute(link: String, against: impl FnOnce() -> Option<Url>) -> String {
 #[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Page<T> {
+    /// The page's items, in the service's order.
     pub items: Vec<T>,
     /// `@odata.nextLink`: absent on the last page. Save it to resume a listing.
     pub next_link: Option<String>,
@@ -331,6 +343,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    /// No query options: every event, in the service's order and page size.
     pub fn new() -> Self {
         Self::default()
     }
@@ -359,6 +372,7 @@ impl ListQuery {
         self
     }
 
+    /// Skips this many items of the listing (`$skip`).
     pub fn skip(mut self, skip: u64) -> Self {
         self.skip = Some(skip);
         self
@@ -419,6 +433,8 @@ impl AuditEvents<'_> {
             .await
     }
 
+    /// Deletes the event with this id. Refused before sending when the id is not one path
+    /// segment.
     pub async fn delete(&self, id: &str) -> Result<(), Error> {
         let id = event_id(id)?;
         let call = Call::new();

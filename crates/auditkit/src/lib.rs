@@ -3,6 +3,8 @@
 //!
 //! The examples below are the repository README, compiled as doctests so it stays true.
 #![doc = include_str!("../../../README.md")]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adobe;
 pub mod export;
@@ -32,4 +34,5 @@ pub use graph::{
     AuditEvents, DEFAULT_MAX_PAGES, GraphClient, GraphClientBuilder, GraphVersion, ListQuery, Page,
 };
 
+/// The result of an auditkit call: [`Error`] unless another error type is given.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -65,29 +65,46 @@ pub const MAX_FILTER_LENGTH: usize = 4096;
 pub enum ODataError {
     /// The value is empty or only whitespace.
     #[error("empty {option}")]
-    Empty { option: &'static str },
+    Empty {
+        /// The query option refused: `$filter`, `$orderby` or `$select`.
+        option: &'static str,
+    },
     /// The value is longer than [`MAX_FILTER_LENGTH`].
     #[error("{option} is {length} bytes long; the limit is {limit}")]
     TooLong {
+        /// The query option refused: `$filter`, `$orderby` or `$select`.
         option: &'static str,
+        /// The value's length, in bytes.
         length: usize,
+        /// The longest value accepted, in bytes: [`MAX_FILTER_LENGTH`].
         limit: usize,
     },
     /// Parentheses, functions or operators nest deeper than [`MAX_FILTER_DEPTH`].
     #[error("filter nests deeper than {limit} levels at position {position}")]
-    TooDeep { position: usize, limit: usize },
+    TooDeep {
+        /// Where the nesting first went too deep.
+        position: usize,
+        /// The deepest nesting accepted: [`MAX_FILTER_DEPTH`].
+        limit: usize,
+    },
     /// A name that is not a property of `microsoft.graph.auditEvent`.
     #[error("unknown property '{name}' at position {position}{}", hint_suffix(.hint))]
     UnknownProperty {
+        /// The name as written.
         name: String,
+        /// Where the name starts.
         position: usize,
+        /// A suggestion, such as the known name it matches but for case.
         hint: Option<String>,
     },
     /// Any other syntax or type error.
     #[error("{message} at position {position}{}", hint_suffix(.hint))]
     Invalid {
+        /// What is wrong, for a human reader.
         message: String,
+        /// Where the problem is.
         position: usize,
+        /// How to fix it, when there is advice to give.
         hint: Option<String>,
     },
 }

@@ -12,7 +12,9 @@ use super::{ODataError, check_length};
 /// The direction of one `$orderby` key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// Ascending, the default: nulls first.
     Asc,
+    /// Descending (`desc`): nulls last.
     Desc,
 }
 

@@ -55,6 +55,8 @@ pub enum GraphCloud {
 }
 
 impl GraphCloud {
+    /// The host of this cloud's Entra ID token endpoint, e.g. `login.microsoftonline.com`,
+    /// used unless [`EntraCredential::authority_host`] sets another.
     pub fn login_host(self) -> &'static str {
         match self {
             GraphCloud::Global => "login.microsoftonline.com",
@@ -63,6 +65,7 @@ impl GraphCloud {
         }
     }
 
+    /// The host of this cloud's Microsoft Graph, e.g. `graph.microsoft.com`.
     pub fn graph_host(self) -> &'static str {
         match self {
             GraphCloud::Global => "graph.microsoft.com",

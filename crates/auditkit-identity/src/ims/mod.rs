@@ -32,8 +32,10 @@ const PROVIDER: &str = "adobe ims";
 #[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ImsEnvironment {
+    /// Adobe's production IMS (`ims-na1.adobelogin.com`); the default.
     #[default]
     Production,
+    /// Adobe's stage IMS (`ims-na1-stg1.adobelogin.com`).
     Stage,
     /// Another IMS host: an emulator or a test server.
     Custom(Url),
@@ -51,6 +53,7 @@ impl fmt::Debug for ImsEnvironment {
 }
 
 impl ImsEnvironment {
+    /// The IMS base URL that the token paths are joined onto; a custom host as given.
     pub fn host(&self) -> Result<Url, crate::Error> {
         let text = match self {
             ImsEnvironment::Production => "https://ims-na1.adobelogin.com/",
@@ -191,6 +194,7 @@ impl ImsCredential {
         self
     }
 
+    /// Which IMS to ask for tokens; [`ImsEnvironment::Production`] by default.
     pub fn environment(mut self, environment: ImsEnvironment) -> Self {
         self.environment = environment;
         self
@@ -198,6 +202,7 @@ impl ImsCredential {
 
     token_request_setters!();
 
+    /// The client id (API key) of the Developer Console project, also sent as `x-api-key`.
     pub fn client_id(&self) -> &str {
         &self.client_id
     }
@@ -358,7 +363,9 @@ fn refuses_client(answer: &TokenAnswer) -> bool {
 /// Server-to-Server answers `expires_in` in seconds; the JWT exchange in milliseconds.
 #[derive(Clone, Copy, Debug)]
 pub enum ExpiresIn {
+    /// `expires_in` counts seconds (Server-to-Server).
     Seconds,
+    /// `expires_in` counts milliseconds (the Service Account JWT exchange).
     Milliseconds,
 }
 

@@ -37,6 +37,9 @@ impl Default for RetryBudget {
 }
 
 impl RetryBudget {
+    /// A full bucket of `capacity` tokens: a retry costs `retry_cost`, a retry after a timeout
+    /// `timeout_retry_cost`, and a successful call gives `success_refill` back (never past
+    /// `capacity`).
     pub fn new(
         capacity: u32,
         retry_cost: u32,
@@ -59,6 +62,7 @@ impl RetryBudget {
         Self::new(u32::MAX, 0, 0, 0)
     }
 
+    /// The tokens left at this moment; other calls sharing the budget change it at any time.
     pub fn available(&self) -> u32 {
         self.state.available.load(Ordering::Relaxed)
     }

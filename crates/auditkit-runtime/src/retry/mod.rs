@@ -69,6 +69,8 @@ impl RetryPolicy {
         self
     }
 
+    /// The cap of the doubling backoff (default 20 s). A longer `Retry-After` is still waited
+    /// for, up to [`RetryPolicy::max_retry_after`].
     pub fn max_backoff(mut self, backoff: Duration) -> Self {
         self.max_backoff = backoff;
         self
@@ -97,6 +99,8 @@ impl RetryPolicy {
         self
     }
 
+    /// The most attempts a call makes, the first included (a replay after a 401 is not
+    /// counted).
     pub fn attempts(&self) -> u32 {
         self.max_attempts
     }

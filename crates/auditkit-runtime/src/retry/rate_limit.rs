@@ -49,10 +49,12 @@ impl RateLimit {
         Self::writes(100, Duration::from_secs(20))
     }
 
+    /// How many requests may pass per [`RateLimit::period`] (at least 1).
     pub fn permits(&self) -> u32 {
         self.permits
     }
 
+    /// The span of time [`RateLimit::permits`] refers to.
     pub fn period(&self) -> Duration {
         self.per
     }
