@@ -1,4 +1,6 @@
 //! `cargo xtask generate [--check]`: turns `openapi/*.yaml` into the committed clients.
+//! `cargo xtask import-graph --csdl FILE [--check]`: the audit events slice of Microsoft's
+//! Graph CSDL, with the report of what changed (see `csdl`).
 //! `cargo xtask bench [--compile-only]`: the figures of BENCHMARKS.md in one session.
 //!
 //! This is the only writer of `crates/*/src/generated/`. `--check` regenerates in memory and
@@ -13,6 +15,7 @@ use anyhow::{Context, Result, bail};
 
 mod api_diff;
 mod bench;
+mod csdl;
 mod generate;
 mod lenient;
 mod properties;
@@ -26,12 +29,15 @@ fn main() -> ExitCode {
     let outcome = match args.as_slice() {
         ["generate"] => run(Mode::Write),
         ["generate", "--check"] => run(Mode::Check),
+        ["import-graph", "--csdl", file] => import_graph(Path::new(file), Mode::Write),
+        ["import-graph", "--csdl", file, "--check"]
+        | ["import-graph", "--check", "--csdl", file] => import_graph(Path::new(file), Mode::Check),
         ["bench", options @ ..] => bench_options(options)
             .and_then(|(compile_only, rounds)| bench::run(&workspace_root(), compile_only, rounds))
             .map(|()| true),
         _ => {
             eprintln!(
-                "usage: cargo xtask generate [--check] | cargo xtask bench [--compile-only] [--rounds N]"
+                "usage: cargo xtask generate [--check] | cargo xtask import-graph --csdl FILE [--check] | cargo xtask bench [--compile-only] [--rounds N]"
             );
             return ExitCode::from(2);
         }
@@ -78,6 +84,44 @@ fn workspace_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Cuts the audit events slice out of Microsoft's Graph CSDL at `csdl`, reports what changed
+/// against the committed slice, and writes it (or, with `--check`, fails when it differs).
+fn import_graph(csdl: &Path, mode: Mode) -> Result<bool> {
+    let root = workspace_root();
+    let bytes = std::fs::read(csdl).with_context(|| format!("cannot read {}", csdl.display()))?;
+    let text = String::from_utf8(bytes.clone())
+        .with_context(|| format!("{} is not UTF-8", csdl.display()))?;
+    let new = csdl::slice(&text).with_context(|| format!("{}", csdl.display()))?;
+    let name = csdl.file_name().map_or_else(
+        || csdl.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let out_path = root.join(csdl::SLICE);
+    let committed = match std::fs::read_to_string(&out_path) {
+        Ok(old) => Some(csdl::slice(&old).with_context(|| csdl::SLICE.to_owned())?),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => bail!("cannot read {}: {err}", csdl::SLICE),
+    };
+    match &committed {
+        Some(old) => eprintln!("{}", csdl::report(old, &new)),
+        None => eprintln!("{}: new", csdl::SLICE),
+    }
+    let unchanged = committed.as_ref() == Some(&new);
+    if mode == Mode::Check {
+        return Ok(unchanged);
+    }
+    if !unchanged {
+        let xml = csdl::to_xml(&new, &csdl::source(&name, &bytes));
+        if let Some(dir) = out_path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(&out_path, xml).with_context(|| format!("cannot write {}", csdl::SLICE))?;
+        eprintln!("{}: written from {}", csdl::SLICE, csdl.display());
+    }
+    Ok(true)
 }
 
 /// Returns `Ok(false)` when `--check` found stale code.
