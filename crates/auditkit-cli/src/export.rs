@@ -17,13 +17,10 @@ pub(crate) async fn run(args: ExportArgs) -> Result<(), Failure> {
         .map(|text| crate::commands::instant("--since", text))
         .transpose()?;
     if args
-        .out
-        .as_deref()
-        .is_some_and(|out| same_file(out, &args.state))
+        .follow
+        .is_some_and(|interval| interval < Duration::from_secs(1))
     {
-        return Err(Failure::usage(
-            "--out and --state name the same file: the state would overwrite the events",
-        ));
+        return Err(Failure::usage("--follow polls at most once a second"));
     }
     let client = graph_client(&args.target)?;
     let output = match &args.out {
@@ -83,18 +80,37 @@ fn report(summary: &ExportSummary) {
     }
     if !summary.outside_window.is_empty() {
         eprintln!(
-            "warning: {} events arrived later than --overlap allows and were not exported (they may have been before): {}",
+            "warning: the service handed back {} events from before the export's window, not exported (they may have been before): {}",
             summary.outside_window.len(),
-            terminal::clean(&summary.outside_window.join(", "))
+            first_ids(&summary.outside_window)
         );
     }
+    if !summary.ahead_of_clock.is_empty() {
+        eprintln!(
+            "warning: {} events are dated in the future; exported, but the export goes on from the present: {}",
+            summary.ahead_of_clock.len(),
+            first_ids(&summary.ahead_of_clock)
+        );
+    }
+}
+
+/// The first ids of a list, cleaned for the terminal, and how many more there are.
+fn first_ids(ids: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut text = terminal::clean(&ids[..ids.len().min(SHOWN)].join(", ")).into_owned();
+    if ids.len() > SHOWN {
+        text.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    text
 }
 
 fn failure(error: ExportError, state: &std::path::Path) -> Failure {
     match error {
         ExportError::Service(error) => Failure::from(error),
         ExportError::State { .. } => Failure::input(error.to_string()),
-        ExportError::OtherExport { .. } => Failure::new(USAGE, error.to_string()),
+        ExportError::OtherExport { .. }
+        | ExportError::InvalidFilter(_)
+        | ExportError::SameFile { .. } => Failure::new(USAGE, error.to_string()),
         ExportError::Busy { .. } | ExportError::Io { .. } => {
             Failure::new(UNEXPECTED, error.to_string())
         }
@@ -103,14 +119,6 @@ fn failure(error: ExportError, state: &std::path::Path) -> Failure {
             format!("export with state {}: {other}", state.display()),
         ),
     }
-}
-
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    a == b
-        || matches!(
-            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-            (Ok(a), Ok(b)) if a == b
-        )
 }
 
 /// `30s`, `5m`, `1h`, `250ms`, or a number of seconds.

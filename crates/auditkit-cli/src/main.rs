@@ -226,14 +226,19 @@ killed run wrote without saving its state is cut off and written again: run the 
 after a crash or a kill and it resumes without a gap or a repeat. To standard output (no
 --out) a run killed between a page and its state writes that page again.
 
-An event that reaches the service later than --overlap after newer events were exported is
-not written (it may have been before): its id is printed as a warning. --filter belongs to the
-state: another filter needs another state file. --since starts a new state and is ignored
-when the state exists. Files are created owner-only (0600). The summary goes to standard
-error.
+An event that reaches the service more than --overlap after newer events were exported is
+older than anything the next run asks for, and is missed: make --overlap as long as the
+service's worst delay. Events the service hands back from before the window (it ignored
+$filter) are not written and their ids are printed; a service that ignores $orderby stops the
+export (exit 1) before that page is written. Events dated in the future are written, but the
+export goes on from the present. --filter belongs to the state: another filter needs another
+state file. --since starts a new state and is ignored when the state exists. The state file
+and the output are locked while the export runs; files are created owner-only (0600). The
+summary goes to standard error.
 
 Exit codes as for the other commands; 8 when the state file is unreadable or no export
-state, 2 when it belongs to another --filter. With --follow, throttling and network failures
+state; 2 when it belongs to another --filter, when --out names the state file, or for a
+--filter whose parentheses or quotes do not close. With --follow, throttling and network failures
 are reported and the next poll resumes.";
 
 /// `auditkit graph export`.

@@ -937,12 +937,43 @@ async fn a_killed_export_resumes_without_a_gap_or_a_repeat_and_follow_takes_new_
     let (ids, _) = exported(&out);
     assert_eq!(unique(&ids), EVENTS + 2);
 
-    // --follow keeps polling: an event created while it runs is written, once.
-    let mut follower = quiet(export(&["--follow", "100ms"]));
+    // --follow keeps polling: an event created after its first pass is written, once.
+    let log = scratch.path("follow.log");
+    let mut follower = export(&["--follow", "1s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("exported")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no first pass"
+        );
+        assert!(follower.try_wait().unwrap().is_none(), "the follower ended");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     std::fs::write(&file, event(newest + minute * 2, "followed")).unwrap();
     let created = run(against(&emulator, &["graph", "create", "--file", &file])).await;
     assert!(created.status.success(), "{}", text(&created.stderr));
     wait_for_lines(&out, EVENTS + 3, &mut follower).await;
+    // Written by a later pass than the first, which reports when it ends.
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&log)
+        .unwrap()
+        .matches("exported")
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no second pass"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     kill(follower).await;
     let (ids, _) = exported(&out);
     assert_eq!(unique(&ids), EVENTS + 3);
@@ -982,14 +1013,44 @@ fn export_refuses_an_unreadable_state_and_a_state_that_is_its_output() {
         "left as it was"
     );
 
-    let output = auditkit()
-        .args(["graph", "export", "--state", &state, "--out", &state])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
-    let output = auditkit()
-        .args(["graph", "export", "--state", &state, "--follow", "soon"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    // The state under another spelling, and a state not created yet, are caught too.
+    let fresh = scratch.path("fresh.json");
+    let dotted = scratch.path(".") + "/fresh.json";
+    for (state, out) in [(&state, &state), (&fresh, &dotted)] {
+        let output = auditkit()
+            .args([
+                "graph", "export", "--state", state, "--out", out, "--tenant", "t",
+            ])
+            .args(["--client-id", "c"])
+            .env("AZURE_CLIENT_SECRET", "s")
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{out}: {}",
+            text(&output.stderr)
+        );
+        assert!(
+            text(&output.stderr).contains("own state file"),
+            "{}",
+            text(&output.stderr)
+        );
+    }
+    for follow in ["soon", "10ms"] {
+        let output = auditkit()
+            .args([
+                "graph", "export", "--state", &state, "--follow", follow, "--tenant", "t",
+            ])
+            .args(["--client-id", "c"])
+            .env("AZURE_CLIENT_SECRET", "s")
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{follow}: {}",
+            text(&output.stderr)
+        );
+    }
 }

@@ -234,6 +234,9 @@ pub enum ListingStop {
     PageLimit(u64),
     /// The service sent a `@odata.nextLink` that is not a URL.
     InvalidLink,
+    /// The service answered in another order than the one asked (`$orderby`), which a
+    /// listing that resumes by time cannot follow without skipping events.
+    OutOfOrder,
 }
 
 impl fmt::Display for ListingStop {
@@ -246,6 +249,9 @@ impl fmt::Display for ListingStop {
             ListingStop::InvalidLink => {
                 f.write_str("the service sent an @odata.nextLink that is not a URL")
             }
+            ListingStop::OutOfOrder => f.write_str(
+                "the service answered out of the order asked ($orderby=activityDateTime asc)",
+            ),
         }
     }
 }

@@ -14,31 +14,46 @@
 //!   durably, then save the checkpoint: a run killed in between exports that page again.
 //! - [`FileExport`]: the same, written as JSON Lines to a file (or any writer), the
 //!   checkpoint in a state file replaced atomically after each page is on disk. The output
-//!   file's length is part of the state, so a page written by a run that was killed before
-//!   its state was saved is cut off the file and exported again: each id is written once.
+//!   file's identity, length and last bytes are part of the state, saved before the first
+//!   page too, so a page written by a run that was killed before its state was saved is cut
+//!   off the file and exported again: each id is written once.
 //!
-//! An event that reaches the service more than the overlap window after events later than it
-//! were exported cannot be told from one exported before and forgotten: it is not exported,
-//! and its id is reported ([`ExportPage::outside_window`]), so nothing is skipped silently.
+//! What the window cannot cover: an event that reaches the service more than the overlap
+//! window after newer events were exported is older than anything the next pass asks for,
+//! so no pass sees it. Make the window as long as the service's worst delay. An event the
+//! service does hand back from before the window (a service that ignores `$filter`) is not
+//! exported, since it may have been before, and its id is reported
+//! ([`ExportPage::outside_window`]). A service that ignores `$orderby` stops the export
+//! before anything of that page is written: the watermark would otherwise skip the rest.
+//! An event dated in the future is exported, but the watermark never passes the present by
+//! more than a few minutes, so one event with a wrong clock cannot hide the later ones.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
 
 use crate::graph::{AuditEvent, AuditEvents, ListQuery, Page};
-use crate::{Error, Field, Filter};
+use crate::{Error, Field, Filter, ListingStop};
 
 /// The format of a saved [`Checkpoint`]; a checkpoint of another version is refused.
 const CHECKPOINT_VERSION: u32 = 1;
 
-/// The largest state file read: ids of a busy tenant's overlap window fit many times over.
+/// The largest state file read or written: ids of a busy tenant's overlap window fit many
+/// times over.
 const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How far past the present the watermark may move: clocks disagree by seconds, not by this.
+const FUTURE_ALLOWANCE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// How many bytes before its end a saved output mark fingerprints.
+const TAIL_BYTES: u64 = 4096;
 
 /// Where an export stands. Serialise it (JSON) to resume; [`FileExport`] does.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,18 +64,23 @@ pub struct Checkpoint {
     pub filter: Option<String>,
     /// The export's start: no event before it is asked for.
     pub since: Option<DateTime<Utc>>,
-    /// The `activityDateTime` of the newest event exported.
+    /// The `activityDateTime` of the newest event exported (never more than a few minutes
+    /// past the time it was exported).
     pub watermark: Option<DateTime<Utc>>,
     /// The ids exported in the overlap window before the watermark, with their instants.
     pub seen: BTreeMap<String, DateTime<Utc>>,
+    /// Before this instant, ids are no longer remembered: no pass asks for anything older,
+    /// whatever the window, since those events may have been exported already.
+    #[serde(default)]
+    pub forgotten_before: Option<DateTime<Utc>>,
     /// How far the output file was written when this checkpoint was saved ([`FileExport`]).
     #[serde(default)]
     pub output: Option<OutputMark>,
 }
 
 /// The output file of a [`FileExport`] as its last saved page left it: which file (device
-/// and inode) and how long it was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// and inode), how long it was, and a fingerprint of its last bytes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputMark {
     /// The device holding the file (0 off Unix).
@@ -69,6 +89,10 @@ pub struct OutputMark {
     pub inode: u64,
     /// The file's length in bytes once the page was on disk.
     pub length: u64,
+    /// SHA-256 of the (up to 4,096) bytes before `length`: a file that was replaced, even by
+    /// one that reuses the inode number, is not mistaken for this one.
+    #[serde(default)]
+    pub tail_sha256: String,
 }
 
 impl Checkpoint {
@@ -81,22 +105,23 @@ impl Checkpoint {
             since,
             watermark: None,
             seen: BTreeMap::new(),
+            forgotten_before: None,
             output: None,
         }
     }
 
     /// The oldest instant a pass asks for: the watermark less the window, never before
-    /// `since`.
+    /// `since` nor before what is forgotten.
     fn lower_bound(&self, overlap: Duration) -> Option<DateTime<Utc>> {
         let window = chrono::Duration::from_std(overlap).unwrap_or(chrono::Duration::MAX);
         let reread = self.watermark.map(|mark| {
             mark.checked_sub_signed(window)
                 .unwrap_or(DateTime::<Utc>::MIN_UTC)
         });
-        match (reread, self.since) {
-            (Some(reread), Some(since)) => Some(reread.max(since)),
-            (reread, since) => reread.or(since),
-        }
+        [reread, self.since, self.forgotten_before]
+            .into_iter()
+            .flatten()
+            .max()
     }
 
     /// The listing of one pass: the export's filter, from the lower bound on, oldest first.
@@ -120,11 +145,32 @@ impl Checkpoint {
     }
 
     /// Takes one page's events: keeps those not exported before, advances the watermark and
-    /// forgets ids that fell out of the window.
-    fn take(&mut self, page: Vec<AuditEvent>, overlap: Duration) -> ExportPage {
+    /// forgets ids that fell out of the window. `last` is the newest instant of the pass so
+    /// far: an older one means the service ignored `$orderby`, and nothing of the page is
+    /// taken.
+    fn take(
+        &mut self,
+        page: Vec<AuditEvent>,
+        overlap: Duration,
+        now: DateTime<Utc>,
+        last: &mut Option<DateTime<Utc>>,
+    ) -> Result<ExportPage, Error> {
+        let mut order = *last;
+        for at in page.iter().filter_map(|event| event.activity_date_time) {
+            if order.is_some_and(|before| at < before) {
+                return Err(Error::ListingStopped {
+                    reason: ListingStop::OutOfOrder,
+                    pages: 0,
+                    next_link: None,
+                });
+            }
+            order = Some(at);
+        }
+        *last = order;
+        let ceiling = now + FUTURE_ALLOWANCE;
         let mut taken = ExportPage::default();
         for event in page {
-            let (Some(id), Some(at)) = (event.id.clone(), event.activity_date_time) else {
+            let Some(id) = event.id.clone() else {
                 // Nothing to recognise it by in a later pass: exported, and counted.
                 taken.untracked += 1;
                 taken.events.push(event);
@@ -134,21 +180,59 @@ impl Checkpoint {
                 taken.repeated += 1;
                 continue;
             }
+            let Some(at) = event.activity_date_time else {
+                // Without a time it cannot move the watermark; it is remembered as of now,
+                // like an event that just arrived.
+                self.seen.insert(id, now);
+                taken.events.push(event);
+                continue;
+            };
             if self.lower_bound(overlap).is_some_and(|bound| at < bound) {
                 // Older than anything this checkpoint still remembers: it may have been
                 // exported before.
                 taken.outside_window.push(id);
                 continue;
             }
+            if at > ceiling {
+                taken.ahead_of_clock.push(id.clone());
+            }
             self.seen.insert(id, at);
-            self.watermark = Some(self.watermark.map_or(at, |mark| mark.max(at)));
+            let advanced = at.min(ceiling);
+            self.watermark = Some(self.watermark.map_or(advanced, |mark| mark.max(advanced)));
             taken.events.push(event);
         }
         if let Some(bound) = self.lower_bound(overlap) {
             self.seen.retain(|_, at| *at >= bound);
+            self.forgotten_before = Some(self.forgotten_before.map_or(bound, |f| f.max(bound)));
         }
         taken.checkpoint = Some(self.clone());
-        taken
+        Ok(taken)
+    }
+}
+
+/// A `$filter` the export can put in parentheses: its own parentheses balance outside string
+/// literals, so `A') or ('B` cannot take the time bound out of the `and`.
+fn check_filter(filter: &str) -> Result<(), String> {
+    let (mut depth, mut quoted) = (0_i64, false);
+    for c in filter.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(format!(
+                        "filter {filter:?} closes a parenthesis it never opened"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    match (depth, quoted) {
+        (0, false) => Ok(()),
+        (_, true) => Err(format!("filter {filter:?} leaves a string literal open")),
+        _ => Err(format!("filter {filter:?} leaves a parenthesis open")),
     }
 }
 
@@ -207,11 +291,14 @@ pub struct ExportPage {
     pub checkpoint: Option<Checkpoint>,
     /// Events skipped because this export wrote them before (the overlap reread them).
     pub repeated: u64,
-    /// Ids of events older than the overlap window: not exported, because they may have been
-    /// exported before; fetch them by id if they matter.
+    /// Ids of events the service handed back from before the window: not exported, because
+    /// they may have been exported before; fetch them by id if they matter.
     pub outside_window: Vec<String>,
-    /// Events without an id or an `activityDateTime`: exported, but a later pass that reads
-    /// them again exports them again.
+    /// Ids of events dated more than a few minutes in the future: exported, but the
+    /// watermark stops at the present.
+    pub ahead_of_clock: Vec<String>,
+    /// Events without an id: exported, but a later pass that reads them again exports them
+    /// again.
     pub untracked: u64,
 }
 
@@ -220,12 +307,18 @@ pub(crate) fn pages(
     checkpoint: Checkpoint,
     options: &ExportOptions,
 ) -> BoxStream<'static, Result<ExportPage, Error>> {
+    if let Some(Err(reason)) = checkpoint.filter.as_deref().map(check_filter) {
+        return futures::stream::once(async move { Err(Error::InvalidRequest(reason)) }).boxed();
+    }
     let query = checkpoint.query(options);
     let overlap = options.overlap;
     let mut checkpoint = checkpoint;
+    let mut last = None;
     events
         .pages(query)
-        .map_ok(move |page: Page<AuditEvent>| checkpoint.take(page.items, overlap))
+        .and_then(move |page: Page<AuditEvent>| {
+            std::future::ready(checkpoint.take(page.items, overlap, Utc::now(), &mut last))
+        })
         .boxed()
 }
 
@@ -233,10 +326,11 @@ pub(crate) fn pages(
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
-    /// The service (or the network) failed; everything written before is saved.
+    /// The service (or the network) failed, or answered out of the order asked; everything
+    /// written before is saved.
     #[error(transparent)]
     Service(#[from] Error),
-    /// The state file cannot be read or is not a checkpoint of this export.
+    /// The state file cannot be read or written, or is not a checkpoint of this export.
     #[error("state file {path}: {reason}")]
     State {
         /// The state file.
@@ -257,10 +351,21 @@ pub enum ExportError {
         /// The filter given to [`FileExport::open`] (`None`: all events).
         given: Option<String>,
     },
-    /// Another export holds the state file.
-    #[error("state file {path} is in use by another export")]
+    /// The filter cannot be combined with the export's time bound.
+    #[error("{0}")]
+    InvalidFilter(String),
+    /// The output is the state file, or one of the files beside it.
+    #[error("the output {output} is the export's own {what}: give the events another file")]
+    SameFile {
+        /// The output file.
+        output: PathBuf,
+        /// Which of the export's files it is: the state file, its `.tmp` or its `.lock`.
+        what: &'static str,
+    },
+    /// Another export holds the state file or the output file.
+    #[error("{path} is in use by another export")]
     Busy {
-        /// The state file; its lock (the file beside it, its name with `.lock` added) is held.
+        /// The locked file: the state's lock (its name with `.lock` added) or the output.
         path: PathBuf,
     },
     /// Writing the output or the state failed; the state still describes what is on disk.
@@ -277,8 +382,8 @@ pub enum ExportError {
 
 /// Where a [`FileExport`] writes its JSON Lines.
 pub enum ExportOutput {
-    /// Appended to this file, fsynced after each page; created owner-only (0600). Each id
-    /// is written once, whenever the export is killed.
+    /// Appended to this file, fsynced after each page; created owner-only (0600) and locked
+    /// while the export is open. Each id is written once, whenever the export is killed.
     File(PathBuf),
     /// To this writer, flushed after each page. A run killed after a flush and before its
     /// state was saved writes that page again on the next run.
@@ -304,24 +409,43 @@ pub struct ExportSummary {
     pub written: u64,
     /// Events skipped because this export wrote them before (see [`ExportPage::repeated`]).
     pub repeated: u64,
-    /// Ids of events older than the overlap window, not exported (see
+    /// Ids of events the service handed back from before the window, not exported (see
     /// [`ExportPage::outside_window`]).
     pub outside_window: Vec<String>,
-    /// Events written without an id or an `activityDateTime`, which a later pass may write
-    /// again (see [`ExportPage::untracked`]).
+    /// Ids of events dated in the future, exported (see [`ExportPage::ahead_of_clock`]).
+    pub ahead_of_clock: Vec<String>,
+    /// Events written without an id, which a later pass may write again (see
+    /// [`ExportPage::untracked`]).
     pub untracked: u64,
     /// Bytes of a page an earlier, killed run wrote without saving its state, cut off the
     /// output before this pass (they are exported again).
     pub discarded_bytes: u64,
 }
 
+/// The output of an open [`FileExport`].
+enum Sink {
+    /// The file, open for appending and locked, and its path.
+    File(File, PathBuf),
+    Writer(Box<dyn Write + Send>),
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sink::File(_, path) => f.debug_tuple("File").field(path).finish(),
+            Sink::Writer(_) => f.write_str("Writer(..)"),
+        }
+    }
+}
+
 /// An export to a JSON Lines file with its checkpoint in a state file. Holds the state file
-/// locked from [`FileExport::open`] until dropped, so two exports never share one.
+/// and the output file locked from [`FileExport::open`] until dropped, so two exports never
+/// share either.
 #[derive(Debug)]
 pub struct FileExport {
     state_path: PathBuf,
     checkpoint: Checkpoint,
-    output: ExportOutput,
+    sink: Sink,
     options: ExportOptions,
     _lock: File,
 }
@@ -336,7 +460,22 @@ impl FileExport {
         output: ExportOutput,
         options: ExportOptions,
     ) -> Result<Self, ExportError> {
-        let state_path = state.into();
+        if let Some(filter) = &filter {
+            check_filter(filter).map_err(ExportError::InvalidFilter)?;
+        }
+        let state_path = resolved(&state.into());
+        if let ExportOutput::File(out) = &output {
+            let out = resolved(out);
+            for (what, path) in [
+                ("state file", state_path.clone()),
+                ("temporary state file", sibling(&state_path, ".tmp")),
+                ("lock file", sibling(&state_path, ".lock")),
+            ] {
+                if out == path {
+                    return Err(ExportError::SameFile { output: out, what });
+                }
+            }
+        }
         let lock = lock(&state_path)?;
         let checkpoint = match read_checkpoint(&state_path)? {
             Some(saved) if saved.filter != filter => {
@@ -349,10 +488,14 @@ impl FileExport {
             Some(saved) => saved,
             None => Checkpoint::new(filter, since),
         };
+        let sink = match output {
+            ExportOutput::File(path) => Sink::File(open_output(&path, &state_path)?, path),
+            ExportOutput::Writer(writer) => Sink::Writer(writer),
+        };
         Ok(Self {
             state_path,
             checkpoint,
-            output,
+            sink,
             options,
             _lock: lock,
         })
@@ -367,7 +510,7 @@ impl FileExport {
     /// its checkpoint is saved. On an error, what was written before it stays saved.
     pub async fn run(&mut self, events: &AuditEvents<'_>) -> Result<ExportSummary, ExportError> {
         let mut summary = ExportSummary {
-            discarded_bytes: self.cut_unsaved_tail()?,
+            discarded_bytes: self.settle_output().await?,
             ..ExportSummary::default()
         };
         let mut pages = pages(events, self.checkpoint.clone(), &self.options);
@@ -376,9 +519,11 @@ impl FileExport {
             summary.repeated += page.repeated;
             summary.untracked += page.untracked;
             summary.outside_window.extend(page.outside_window);
+            summary.ahead_of_clock.extend(page.ahead_of_clock);
             let Some(mut checkpoint) = page.checkpoint else {
                 continue;
             };
+            checkpoint.output = self.checkpoint.output.clone();
             if page.events.is_empty() && checkpoint == self.checkpoint {
                 continue;
             }
@@ -391,7 +536,9 @@ impl FileExport {
                 lines.extend_from_slice(crate::printable_json(&json).as_bytes());
                 lines.push(b'\n');
             }
-            checkpoint.output = self.write(&lines).await?;
+            if !lines.is_empty() {
+                checkpoint.output = self.write(&lines)?;
+            }
             save_checkpoint(&self.state_path, &checkpoint).await?;
             summary.written += page.events.len() as u64;
             self.checkpoint = checkpoint;
@@ -400,62 +547,63 @@ impl FileExport {
     }
 
     fn output_name(&self) -> PathBuf {
-        match &self.output {
-            ExportOutput::File(path) => path.clone(),
-            ExportOutput::Writer(_) => PathBuf::from("<output>"),
+        match &self.sink {
+            Sink::File(_, path) => path.clone(),
+            Sink::Writer(_) => PathBuf::from("<output>"),
         }
     }
 
-    /// A page a killed run appended after its last saved state is cut off, so that it is
-    /// written once, by this run.
-    fn cut_unsaved_tail(&self) -> Result<u64, ExportError> {
-        let (ExportOutput::File(path), Some(mark)) = (&self.output, self.checkpoint.output) else {
+    /// Before a pass writes: a page a killed run appended after its last saved state is cut
+    /// off, so that it is written once, by this run. An output the state does not describe
+    /// (a new file, one rotated, truncated or replaced, a first run) is not cut; its mark is
+    /// saved first, so that a run killed after its first page is cut back to it.
+    async fn settle_output(&mut self) -> Result<u64, ExportError> {
+        let Sink::File(file, path) = &mut self.sink else {
             return Ok(0);
         };
         let io = |source| ExportError::Io {
             path: path.clone(),
             source,
         };
-        let file = match OpenOptions::new().write(true).open(path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(error) => return Err(io(error)),
+        let current = mark_of(file, path).map_err(io)?;
+        let Some(current) = current else {
+            return Ok(0); // A pipe or a terminal: nothing to cut or fingerprint.
         };
-        let metadata = file.metadata().map_err(io)?;
-        // Another file (rotated, replaced) or one cut shorter by someone else: not ours to cut.
-        if output_mark(&metadata).is_none_or(|now| {
-            now.device != mark.device || now.inode != mark.inode || now.length <= mark.length
-        }) {
-            return Ok(0);
+        if let Some(saved) = &self.checkpoint.output
+            && saved.device == current.device
+            && saved.inode == current.inode
+        {
+            if saved.length == current.length && saved.tail_sha256 == current.tail_sha256 {
+                return Ok(0);
+            }
+            if current.length > saved.length
+                && tail_sha256(path, saved.length).map_err(io)? == saved.tail_sha256
+            {
+                file.set_len(saved.length).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                return Ok(current.length - saved.length);
+            }
         }
-        file.set_len(mark.length).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        Ok(metadata.len() - mark.length)
+        let mut checkpoint = self.checkpoint.clone();
+        checkpoint.output = Some(current);
+        save_checkpoint(&self.state_path, &checkpoint).await?;
+        self.checkpoint = checkpoint;
+        Ok(0)
     }
 
     /// Writes one page's lines durably; the output's mark after them.
-    async fn write(&mut self, lines: &[u8]) -> Result<Option<OutputMark>, ExportError> {
-        match &mut self.output {
-            ExportOutput::File(path) => {
-                let path = path.clone();
-                let lines = lines.to_vec();
-                blocking(move || {
-                    let io = |source| ExportError::Io {
-                        path: path.clone(),
-                        source,
-                    };
-                    let mut file = owner_only()
-                        .append(true)
-                        .create(true)
-                        .open(&path)
-                        .map_err(io)?;
-                    file.write_all(&lines).map_err(io)?;
-                    file.sync_data().map_err(io)?;
-                    Ok(output_mark(&file.metadata().map_err(io)?))
-                })
-                .await
+    fn write(&mut self, lines: &[u8]) -> Result<Option<OutputMark>, ExportError> {
+        match &mut self.sink {
+            Sink::File(file, path) => {
+                let io = |source| ExportError::Io {
+                    path: path.clone(),
+                    source,
+                };
+                file.write_all(lines).map_err(io)?;
+                file.sync_data().map_err(io)?;
+                mark_of(file, path).map_err(io)
             }
-            ExportOutput::Writer(writer) => {
+            Sink::Writer(writer) => {
                 let io = |source| ExportError::Io {
                     path: PathBuf::from("<output>"),
                     source,
@@ -502,28 +650,108 @@ fn owner_only() -> OpenOptions {
     options
 }
 
-/// A regular file's identity and length; `None` for a pipe or a terminal, which cannot be cut.
-fn output_mark(metadata: &std::fs::Metadata) -> Option<OutputMark> {
-    if !metadata.is_file() {
-        return None;
+/// `path` with its directory resolved (symbolic links, `.`, `..`), and the file itself when
+/// it is a symbolic link: what two spellings of one file have in common.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
     }
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(directory), path.file_name()) {
+        (Ok(directory), Some(name)) => directory.join(name),
+        _ => path.to_owned(),
+    }
+}
+
+/// Opens the output for appending, owner-only, locked; a new file's directory is fsynced so
+/// that the file survives a power cut as surely as the state that counts on it. A file that
+/// is the state file under another name is refused.
+fn open_output(path: &Path, state: &Path) -> Result<File, ExportError> {
+    let io = |source| ExportError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let existed = path.exists();
+    let file = owner_only()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io)?;
+    #[cfg(unix)]
+    if let (Ok(out), Ok(state_meta)) = (file.metadata(), std::fs::metadata(state)) {
+        use std::os::unix::fs::MetadataExt;
+        if out.dev() == state_meta.dev() && out.ino() == state_meta.ino() {
+            return Err(ExportError::SameFile {
+                output: path.to_owned(),
+                what: "state file",
+            });
+        }
+    }
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(ExportError::Busy {
+                path: path.to_owned(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+    }
+    if !existed {
+        sync_directory(path).map_err(io)?;
+    }
+    Ok(file)
+}
+
+fn sync_directory(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::MetadataExt;
-        Some(OutputMark {
-            device: metadata.dev(),
-            inode: metadata.ino(),
-            length: metadata.len(),
-        })
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        File::open(directory)?.sync_all()?;
     }
     #[cfg(not(unix))]
-    {
-        Some(OutputMark {
-            device: 0,
-            inode: 0,
-            length: metadata.len(),
-        })
+    let _ = path;
+    Ok(())
+}
+
+/// The SHA-256 (hex) of the up to [`TAIL_BYTES`] bytes before `length` in the file at `path`.
+fn tail_sha256(path: &Path, length: u64) -> io::Result<String> {
+    let start = length.saturating_sub(TAIL_BYTES);
+    let mut file = File::open(path)?;
+    file.seek(io::SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.take(length - start).read_to_end(&mut tail)?;
+    Ok(Sha256::digest(&tail)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// A regular file's identity, length and fingerprint; `None` for a pipe or a terminal, which
+/// cannot be cut.
+fn mark_of(file: &File, path: &Path) -> io::Result<Option<OutputMark>> {
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Ok(None);
     }
+    #[cfg(unix)]
+    let (device, inode) = {
+        use std::os::unix::fs::MetadataExt;
+        (metadata.dev(), metadata.ino())
+    };
+    #[cfg(not(unix))]
+    let (device, inode) = (0, 0);
+    Ok(Some(OutputMark {
+        device,
+        inode,
+        length: metadata.len(),
+        tail_sha256: tail_sha256(path, metadata.len())?,
+    }))
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -545,9 +773,7 @@ fn lock(state: &Path) -> Result<File, ExportError> {
         })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(ExportError::Busy {
-            path: state.to_owned(),
-        }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ExportError::Busy { path: path.clone() }),
         Err(std::fs::TryLockError::Error(source)) => Err(ExportError::Io { path, source }),
     }
 }
@@ -579,37 +805,44 @@ fn read_checkpoint(path: &Path) -> Result<Option<Checkpoint>, ExportError> {
     Ok(Some(checkpoint))
 }
 
-/// Replaces the state file atomically: a new file beside it, fsynced, renamed over it, and
-/// the directory fsynced so the rename itself survives a power cut.
+/// Replaces the state file atomically: a new file beside it (created afresh, so neither a
+/// stale one's permissions nor a planted link carry over), fsynced, renamed over it, and the
+/// directory fsynced so the rename itself survives a power cut.
 async fn save_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), ExportError> {
     let path = path.to_owned();
     let json = serde_json::to_vec(checkpoint).map_err(|err| ExportError::Io {
         path: path.clone(),
         source: io::Error::other(err),
     })?;
+    if json.len() as u64 > MAX_STATE_BYTES {
+        // Saved, it could not be read back: better to stop with the last state that can.
+        return Err(ExportError::State {
+            path,
+            reason: format!(
+                "the state would exceed {MAX_STATE_BYTES} bytes; use a shorter overlap window"
+            ),
+        });
+    }
     blocking(move || {
         let fresh = sibling(&path, ".tmp");
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| ExportError::Io { path, source }
         };
+        match std::fs::remove_file(&fresh) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(io(&fresh)(error)),
+        }
         let mut file = owner_only()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .open(&fresh)
             .map_err(io(&fresh))?;
         file.write_all(&json).map_err(io(&fresh))?;
         file.sync_all().map_err(io(&fresh))?;
         std::fs::rename(&fresh, &path).map_err(io(&path))?;
-        let directory = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        #[cfg(unix)]
-        File::open(directory)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io(directory))?;
+        sync_directory(&path).map_err(io(&path))?;
         Ok(())
     })
     .await
@@ -633,28 +866,151 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
+    fn now() -> DateTime<Utc> {
+        "2026-01-01T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_page_out_of_the_order_asked_is_refused_whole() {
+        let mut checkpoint = Checkpoint::new(None, None);
+        let mut last = None;
+        let newest_first = vec![
+            event("b", "2026-01-01T10:05:00Z"),
+            event("a", "2026-01-01T10:00:00Z"),
+        ];
+        let error = checkpoint
+            .take(newest_first, MINUTE, now(), &mut last)
+            .unwrap_err();
+        assert!(error.to_string().contains("out of the order"), "{error}");
+        assert_eq!(checkpoint, Checkpoint::new(None, None), "nothing taken");
+        // Across pages too: the second page goes back before the first one's end.
+        checkpoint
+            .take(
+                vec![event("c", "2026-01-01T10:05:00Z")],
+                MINUTE,
+                now(),
+                &mut last,
+            )
+            .unwrap();
+        assert!(
+            checkpoint
+                .take(
+                    vec![event("d", "2026-01-01T10:01:00Z")],
+                    MINUTE,
+                    now(),
+                    &mut last
+                )
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_event_from_the_future_does_not_carry_the_watermark_with_it() {
+        let mut checkpoint = Checkpoint::new(None, None);
+        let page = checkpoint
+            .take(
+                vec![event("soon", "2099-01-01T00:00:00Z")],
+                MINUTE,
+                now(),
+                &mut None,
+            )
+            .unwrap();
+        assert_eq!(page.events.len(), 1, "exported");
+        assert_eq!(page.ahead_of_clock, ["soon"]);
+        assert_eq!(checkpoint.watermark, Some(now() + FUTURE_ALLOWANCE));
+        // Remembered until its time: read again, not written again.
+        let again = checkpoint
+            .take(
+                vec![event("soon", "2099-01-01T00:00:00Z")],
+                MINUTE,
+                now(),
+                &mut None,
+            )
+            .unwrap();
+        assert_eq!(again.repeated, 1);
+    }
+
+    #[test]
+    fn a_wider_window_never_asks_for_what_was_forgotten() {
+        let mut checkpoint = Checkpoint::new(None, None);
+        checkpoint
+            .take(
+                vec![
+                    event("a", "2026-01-01T10:00:00Z"),
+                    event("b", "2026-01-01T11:00:00Z"),
+                ],
+                MINUTE,
+                now(),
+                &mut None,
+            )
+            .unwrap();
+        // `a` is forgotten; a window of a day must not ask for it (and write it) again.
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            checkpoint.lower_bound(day),
+            Some("2026-01-01T10:59:00Z".parse().unwrap())
+        );
+        let page = checkpoint
+            .take(
+                vec![event("a", "2026-01-01T10:00:00Z")],
+                day,
+                now(),
+                &mut None,
+            )
+            .unwrap();
+        assert_eq!(
+            page.outside_window,
+            ["a"],
+            "handed back anyway: reported, not written"
+        );
+    }
+
+    #[test]
+    fn a_filter_that_could_escape_its_parentheses_is_refused() {
+        // (`A') or ('B` is one string literal between two names: nothing escapes.)
+        for bad in ["(a eq 'x'", "a eq 'x", "a) or (b", "a eq 'x') or (b eq 'y'"] {
+            assert!(check_filter(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "category eq 'Device'",
+            "(a eq '(') and b eq ')'",
+            "x eq 'O''Brien'",
+        ] {
+            assert!(check_filter(good).is_ok(), "{good}");
+        }
+    }
+
     #[test]
     fn a_reread_event_is_taken_once_and_the_window_forgets_what_it_left() {
         let mut checkpoint = Checkpoint::new(None, None);
-        let first = checkpoint.take(
-            vec![
-                event("a", "2026-01-01T10:00:00Z"),
-                event("b", "2026-01-01T10:05:00Z"),
-            ],
-            MINUTE,
-        );
+        let mut last = None;
+        let first = checkpoint
+            .take(
+                vec![
+                    event("a", "2026-01-01T10:00:00Z"),
+                    event("b", "2026-01-01T10:05:00Z"),
+                ],
+                MINUTE,
+                now(),
+                &mut last,
+            )
+            .unwrap();
         assert_eq!(ids(&first), ["a", "b"]);
         // `a` is older than the window before the watermark (10:05 less a minute): forgotten.
         assert_eq!(checkpoint.seen.keys().collect::<Vec<_>>(), ["b"]);
         // The next pass rereads `b`, and `c` came late but inside the window.
-        let second = checkpoint.take(
-            vec![
-                event("c", "2026-01-01T10:04:30Z"),
-                event("b", "2026-01-01T10:05:00Z"),
-                event("d", "2026-01-01T10:06:00Z"),
-            ],
-            MINUTE,
-        );
+        let second = checkpoint
+            .take(
+                vec![
+                    event("c", "2026-01-01T10:04:30Z"),
+                    event("b", "2026-01-01T10:05:00Z"),
+                    event("d", "2026-01-01T10:06:00Z"),
+                ],
+                MINUTE,
+                now(),
+                &mut None,
+            )
+            .unwrap();
         assert_eq!(ids(&second), ["c", "d"]);
         assert_eq!(second.repeated, 1);
         assert_eq!(
@@ -662,7 +1018,14 @@ mod tests {
             Some("2026-01-01T10:06:00Z".parse().unwrap())
         );
         // Late by more than the window: reported, not taken (it may be one forgotten).
-        let third = checkpoint.take(vec![event("e", "2026-01-01T10:04:00Z")], MINUTE);
+        let third = checkpoint
+            .take(
+                vec![event("e", "2026-01-01T10:04:00Z")],
+                MINUTE,
+                now(),
+                &mut None,
+            )
+            .unwrap();
         assert!(third.events.is_empty());
         assert_eq!(third.outside_window, ["e"]);
     }
@@ -687,14 +1050,31 @@ mod tests {
     }
 
     #[test]
-    fn events_without_an_id_or_a_time_are_exported_and_counted() {
+    fn events_without_an_id_are_exported_and_counted_and_those_without_a_time_remembered() {
         let mut checkpoint = Checkpoint::new(None, None);
-        let page = checkpoint.take(
-            vec![AuditEvent::default(), event("a", "2026-01-01T10:00:00Z")],
-            MINUTE,
-        );
-        assert_eq!(page.events.len(), 2);
-        assert_eq!(page.untracked, 1);
+        let untimed = AuditEvent {
+            id: Some("untimed".into()),
+            ..AuditEvent::default()
+        };
+        let page = checkpoint
+            .take(
+                vec![
+                    AuditEvent::default(),
+                    untimed.clone(),
+                    event("a", "2026-01-01T10:00:00Z"),
+                ],
+                MINUTE,
+                now(),
+                &mut None,
+            )
+            .unwrap();
+        assert_eq!(page.events.len(), 3);
+        assert_eq!(page.untracked, 1, "only the one without an id");
+        // One with an id and no time is remembered: read again, it is not written again.
+        let again = checkpoint
+            .take(vec![untimed], MINUTE, now(), &mut None)
+            .unwrap();
+        assert_eq!((again.events.len(), again.repeated), (0, 1));
     }
 
     #[test]
