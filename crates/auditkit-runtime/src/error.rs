@@ -123,7 +123,7 @@ pub enum Error {
         source: reqwest::Error,
         /// The call that failed.
         details: Box<CallDetails>,
-        /// False only when no connection was made: nothing reached the server.
+        /// False only when no attempt of the call made a connection: nothing reached the server.
         may_have_reached_server: bool,
         /// The API's status line, when it arrived before the body failed.
         status: Option<u16>,
@@ -401,7 +401,10 @@ impl Error {
                 details,
             };
         }
-        let may_have_reached_server = status.is_some() || !source.is_connect();
+        // Only a connection that was never made proves nothing arrived, and only when no
+        // earlier attempt of the call was sent either.
+        let may_have_reached_server =
+            status.is_some() || !source.is_connect() || details.attempts > 1;
         let source = source.without_url();
         if source.is_timeout() {
             Error::Timeout {
@@ -437,6 +440,42 @@ fn body_limit(error: &reqwest::Error) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::AuthErrorKind;
+
+    #[tokio::test]
+    async fn a_failed_connection_after_an_earlier_attempt_may_have_reached_the_server() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let refused = || async move {
+            crate::transport::http_client_builder()
+                .unwrap()
+                .build()
+                .unwrap()
+                .get(format!("http://127.0.0.1:{port}/"))
+                .send()
+                .await
+                .unwrap_err()
+        };
+        let reached = |attempts| {
+            let details = CallDetails {
+                attempts,
+                ..CallDetails::default()
+            };
+            move |source| match Error::from_transport(source, details, None) {
+                Error::Transport {
+                    may_have_reached_server,
+                    ..
+                } => may_have_reached_server,
+                other => panic!("not a transport error: {other}"),
+            }
+        };
+        assert!(!reached(1)(refused().await), "one attempt, never connected");
+        assert!(
+            reached(2)(refused().await),
+            "the first of two attempts was sent"
+        );
+    }
 
     #[test]
     fn a_token_endpoint_status_is_never_the_apis() {
