@@ -34,6 +34,10 @@ pub enum EmulatorError {
     /// The events asked for with [`EmulatorConfig::seed_events`] could not be stored.
     #[error("cannot store the seed events")]
     Seed(#[source] StoreError),
+    /// The store refused the seed events themselves (an id already stored, or an event it
+    /// cannot take), with why.
+    #[error("the store refused the seed events: {0}")]
+    SeedRefused(String),
 }
 
 /// Counters of a running emulator.
@@ -74,9 +78,11 @@ impl Emulator {
             let events = crate::seed::events(config.seed_events, seed, chrono::Utc::now());
             store.insert_graph(events).await.map_err(|err| match err {
                 WriteError::Store(err) => EmulatorError::Seed(err),
-                WriteError::Exists | WriteError::NotFound | WriteError::Invalid(_) => {
-                    EmulatorError::Seed(StoreError::Stopped)
+                WriteError::Exists => EmulatorError::SeedRefused("an id is already stored".into()),
+                WriteError::NotFound => {
+                    EmulatorError::SeedRefused("the store found no event to write".into())
                 }
+                WriteError::Invalid(why) => EmulatorError::SeedRefused(why),
             })?;
         }
         let listener = tokio::net::TcpListener::bind(config.bind)
