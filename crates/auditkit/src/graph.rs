@@ -619,7 +619,21 @@ where
                 if !walk.followed.insert(walk.hasher.hash_one(&link)) {
                     return Some((Err(stop(ListingStop::RepeatedLink)), walk));
                 }
-                walk.client.next_page_of::<T>(&link).await
+                // A link that is no URL stops the listing where it stands: after the pages
+                // this walk delivered.
+                walk.client
+                    .next_page_of::<T>(&link)
+                    .await
+                    .map_err(|error| match error {
+                        Error::ListingStopped {
+                            reason, next_link, ..
+                        } => Error::ListingStopped {
+                            reason,
+                            pages: walk.pages,
+                            next_link,
+                        },
+                        other => other,
+                    })
             }
             Next::Done => return None,
         };

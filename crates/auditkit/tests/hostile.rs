@@ -367,10 +367,11 @@ async fn next_links_are_read_as_odata_allows_and_a_broken_one_is_the_services_fa
             error,
             Some(Error::ListingStopped {
                 reason: ListingStop::InvalidLink,
+                pages: 1,
                 ..
             })
         ),
-        "{error:?}"
+        "stopped after the one page it delivered: {error:?}"
     );
 }
 
