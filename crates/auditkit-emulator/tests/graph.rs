@@ -939,6 +939,13 @@ async fn the_emulator_answers_what_the_spec_declares() {
     let page: Value = get(format!("{url}?$top=1")).await.json().await.unwrap();
     let id = page["value"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(get(format!("{url}/{id}?$select=")).await.status(), 200);
+    // Empty, but given: still at most once, and only where the operation takes it.
+    for query in [
+        format!("{url}?$select=&$select=id"),
+        format!("{url}/$count?$orderby="),
+    ] {
+        assert_eq!(get(query.clone()).await.status(), 400, "{query}");
+    }
 
     // `$top=0` (the spec's minimum) is an empty page with no link to itself.
     let page: Value = get(format!("{url}?$top=0&$count=true"))

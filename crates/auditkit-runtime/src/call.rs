@@ -123,10 +123,6 @@ impl Record {
         self.with(|state| state.refusal = Some(error));
     }
 
-    pub(crate) fn attempts(&self) -> u32 {
-        self.with(|state| state.attempts)
-    }
-
     pub(crate) fn status(&self) -> Option<u16> {
         self.with(|state| state.status.map(|status| status.as_u16()))
     }

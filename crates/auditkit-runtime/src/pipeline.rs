@@ -4,12 +4,13 @@
 //!
 //! 1. **The call's headers**: progenitor's `api-version` removed, `User-Agent`, and a fresh
 //!    `client-request-id` GUID (when configured) kept across the call's attempts.
-//! 2. **A span** `auditkit.call` with OpenTelemetry's HTTP client fields
-//!    (`http.request.method`, `server.address`, `server.port`, `url.path` without the query,
-//!    which carries filter values; at the end `http.response.status_code`,
-//!    `http.request.resend_count` when sent again, `error.type` on failure) and auditkit's
-//!    own (`auditkit.operation`, `auditkit.client_request_id`, `auditkit.request_id`,
-//!    `auditkit.duration_ms`).
+//! 2. **A span** `auditkit.call` (`otel.kind` client) over the whole call, attempts
+//!    included, with OpenTelemetry's HTTP client fields (`http.request.method`,
+//!    `server.address`, `server.port`, `url.full` with query values and user-info redacted,
+//!    `url.path`; at the end `http.response.status_code` of the last answer,
+//!    `http.request.resend_count` when the request was sent again, `error.type` on failure)
+//!    and auditkit's own (`auditkit.operation`, `auditkit.client_request_id`,
+//!    `auditkit.request_id`, `auditkit.duration_ms`).
 //! 3. **One deadline** for the whole operation ([`Timeouts::operation`]); then, attempt after
 //!    attempt:
 //!    1. **pacing**: a slot of the client-side [`RateLimit`], refused at once when it would
@@ -28,6 +29,7 @@
 //! pipeline refuses to send, the call holds the reason as a typed error (see [`crate::call`]).
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use reqwest::header::{HeaderName, HeaderValue, USER_AGENT};
@@ -333,11 +335,18 @@ impl Pipeline {
         // copies them as they are instead of escaping them character by character. The path
         // is recorded without the query, which carries filter values.
         let url = request.url();
+        // OpenTelemetry writes an IPv6 address without the URL's brackets.
+        let server_address = match url.host() {
+            Some(url::Host::Ipv6(address)) => address.to_string(),
+            _ => url.host_str().unwrap_or_default().to_owned(),
+        };
         let span = tracing::info_span!(
             "auditkit.call",
+            "otel.kind" = "client",
             "http.request.method" = %request.method().as_str(),
-            "server.address" = %url.host_str().unwrap_or_default(),
+            "server.address" = %server_address,
             "server.port" = url.port_or_known_default(),
+            "url.full" = %crate::security::redact(url),
             "url.path" = %url.path(),
             "auditkit.operation" = %operation,
             "auditkit.client_request_id" = client_request_id.as_deref().map(tracing::field::display),
@@ -351,11 +360,25 @@ impl Pipeline {
             record.started(operation, client_request_id);
         }
         let started = std::time::Instant::now();
+        let sends = AtomicU32::new(0);
         let outcome = self
-            .attempts(client, request, record)
+            .attempts(client, request, record, &sends)
             .instrument(span.clone())
             .await;
-        record_outcome(&span, started.elapsed(), record, error_type(&outcome));
+        let ending = Ending {
+            elapsed: started.elapsed(),
+            sends: sends.load(Ordering::Relaxed),
+            status: match &outcome {
+                Ok(response) => Some(response.status().as_u16()),
+                Err(_) => record.and_then(Record::status),
+            },
+            request_id: match &outcome {
+                Ok(response) => self.request_id(response),
+                Err(_) => record.and_then(Record::request_id),
+            },
+            error_type: error_type(&outcome),
+        };
+        record_outcome(&span, ending);
         let outcome = match outcome {
             Ok(response) => Ok(response),
             Err(Stop::Failed(error)) => Err(error),
@@ -384,6 +407,7 @@ impl Pipeline {
         client: &reqwest::Client,
         request: Request,
         record: Option<&Record>,
+        sends: &AtomicU32,
     ) -> Result<Response, Stop> {
         let policy = self.retry_policy().clone();
         let timeouts = self.timeout_settings();
@@ -468,6 +492,7 @@ impl Pipeline {
                 ));
             }
             *pending.timeout_mut() = Some(timeouts.attempt.min(remaining));
+            sends.fetch_add(1, Ordering::Relaxed);
             let outcome = self.send(client, pending, record).await;
 
             if let (Ok(response), Some(credential), Some(used)) = (&outcome, &credential, &used)
@@ -552,16 +577,19 @@ impl Pipeline {
         }
         let response = client.execute(request).await?;
         if let Some(record) = record {
-            let request_id = self
-                .config
-                .request_id_headers
-                .iter()
-                .find_map(|name| response.headers().get(name))
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned);
-            record.answered(&response, request_id);
+            record.answered(&response, self.request_id(&response));
         }
         Ok(self.guard_body(response))
+    }
+
+    /// The service's id of the request, from the first of the configured headers it sent.
+    fn request_id(&self, response: &Response) -> Option<String> {
+        self.config
+            .request_id_headers
+            .iter()
+            .find_map(|name| response.headers().get(name))
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
     }
 
     /// Puts the answer's body behind the size cap and the BOM removal ([`crate::body`]).
@@ -582,15 +610,22 @@ impl Pipeline {
     }
 }
 
+/// How a call ended, as its span records it.
+struct Ending {
+    elapsed: std::time::Duration,
+    /// Requests sent, the first included.
+    sends: u32,
+    /// The last answer's status, if one came.
+    status: Option<u16>,
+    request_id: Option<String>,
+    error_type: Option<ErrorType>,
+}
+
 /// The end of a call on its span, in one `record` (one visit of the subscriber, not one per
 /// field). A span nothing records has no metadata and costs nothing here; with `tracing`'s
-/// `log` feature a disabled span keeps its metadata, and the fields still reach `log`.
-fn record_outcome(
-    span: &tracing::Span,
-    elapsed: std::time::Duration,
-    record: Option<&Record>,
-    error_type: Option<ErrorType>,
-) {
+/// `log` feature a disabled span keeps its metadata, and the fields still reach `log`. Read
+/// from the call itself, so a pipeline used without a `Call` records the same.
+fn record_outcome(span: &tracing::Span, ending: Ending) {
     let Some(fields) = span.metadata().map(tracing::Metadata::fields) else {
         return;
     };
@@ -603,16 +638,11 @@ fn record_outcome(
     ) else {
         return;
     };
-    let duration_ms = elapsed.as_millis() as u64;
+    let duration_ms = ending.elapsed.as_millis() as u64;
     // OpenTelemetry records a resend count only for a request that was sent again.
-    let resend_count = record
-        .map(Record::attempts)
-        .and_then(|attempts| attempts.checked_sub(1))
-        .filter(|resends| *resends > 0);
-    let status_code = record.and_then(Record::status);
-    let request_id = record.and_then(Record::request_id);
-    let request_id = request_id.as_deref().map(tracing::field::display);
-    let error_type = error_type.map(tracing::field::display);
+    let resend_count = ending.sends.checked_sub(1).filter(|resends| *resends > 0);
+    let request_id = ending.request_id.as_deref().map(tracing::field::display);
+    let error_type = ending.error_type.map(tracing::field::display);
     let values: [(&tracing::field::Field, Option<&dyn tracing::Value>); 5] = [
         (&duration, Some(&duration_ms)),
         (
@@ -621,7 +651,7 @@ fn record_outcome(
         ),
         (
             &status,
-            status_code.as_ref().map(|v| v as &dyn tracing::Value),
+            ending.status.as_ref().map(|v| v as &dyn tracing::Value),
         ),
         (
             &error,

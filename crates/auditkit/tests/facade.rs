@@ -663,10 +663,16 @@ async fn no_secret_or_token_in_debug_output_or_traces() {
         "server.port={}",
         url::Url::parse(&server.uri()).unwrap().port().unwrap()
     );
+    let full = format!(
+        "url.full={}/v1.0/deviceManagement/auditEvents/e1",
+        server.uri()
+    );
     for field in [
+        "otel.kind=\"client\"",
         "http.request.method=GET",
         "server.address=127.0.0.1",
         &port,
+        &full,
         "url.path=/v1.0/deviceManagement/auditEvents/e1",
         "http.response.status_code=200",
         "auditkit.operation=device_management_get_audit_events",

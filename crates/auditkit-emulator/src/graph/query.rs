@@ -40,13 +40,6 @@ impl Query {
         let mut query = Query::default();
         for (name, value) in parse_pairs(raw.unwrap_or_default())? {
             let lower = name.to_ascii_lowercase();
-            // An empty list asks for nothing: all properties, the service's order, no
-            // expansion, as if the option were absent (the spec's arrays may be empty).
-            if matches!(lower.as_str(), "$select" | "$orderby" | "$expand")
-                && value.trim().is_empty()
-            {
-                continue;
-            }
             let slot = match lower.as_str() {
                 "$filter" => &mut query.filter,
                 "$orderby" => &mut query.orderby,
@@ -142,7 +135,11 @@ pub fn reject_search(ctx: &Ctx, query: &Query) -> Result<(), Response> {
             "$search is not supported on deviceManagement/auditEvents; use $filter instead.",
         ));
     }
-    if query.expand.is_some() {
+    if query
+        .expand
+        .as_deref()
+        .is_some_and(|text| !text.trim().is_empty())
+    {
         return Err(bad_request(
             ctx,
             "$expand is not supported: auditEvent has no navigation properties.",
@@ -178,10 +175,15 @@ pub fn parse_filter(ctx: &Ctx, query: &Query) -> Result<Option<odata::Filter>, R
         .transpose()
 }
 
+/// An option given empty (`$select=`): an empty list asks for nothing, as if the option were
+/// left out (the spec's lists may be empty). It still counts as given for the checks of which
+/// options an operation takes and how often.
+fn non_empty(option: &Option<String>) -> Option<&str> {
+    option.as_deref().filter(|text| !text.trim().is_empty())
+}
+
 pub fn parse_select(ctx: &Ctx, query: &Query) -> Result<Option<Vec<String>>, Response> {
-    query
-        .select
-        .as_deref()
+    non_empty(&query.select)
         .map(|text| {
             odata::parse_select(text)
                 .map_err(|err| bad_request(ctx, &format!("Invalid $select: {err}")))
@@ -190,9 +192,7 @@ pub fn parse_select(ctx: &Ctx, query: &Query) -> Result<Option<Vec<String>>, Res
 }
 
 pub fn parse_orderby(ctx: &Ctx, query: &Query) -> Result<Option<odata::OrderBy>, Response> {
-    query
-        .orderby
-        .as_deref()
+    non_empty(&query.orderby)
         .map(|text| {
             odata::parse_orderby(text)
                 .map_err(|err| bad_request(ctx, &format!("Invalid $orderby: {err}")))
