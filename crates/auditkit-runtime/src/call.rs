@@ -56,6 +56,8 @@ struct State {
     request_id: Option<String>,
     client_request_id: Option<String>,
     attempts: u32,
+    /// Whether an attempt so far reached the server: it answered, or failed after connecting.
+    reached: bool,
     waits: Vec<Duration>,
     refusal: Option<Error>,
 }
@@ -112,7 +114,13 @@ impl Record {
             state.status = Some(status);
             state.headers = headers;
             state.request_id = request_id;
+            state.reached = true;
         });
+    }
+
+    /// An attempt failed on the wire after its connection was made: it may have arrived.
+    pub(crate) fn failed_after_connecting(&self) {
+        self.with(|state| state.reached = true);
     }
 
     pub(crate) fn waited(&self, wait: Duration) {
@@ -150,7 +158,8 @@ impl Record {
 
     /// The error for a transport failure met while sending or reading this call's answer.
     fn transport_error(&self, source: reqwest::Error) -> Error {
-        Error::from_transport(source, self.details(), self.status())
+        let reached = self.with(|state| state.reached);
+        Error::from_transport(source, self.details(), self.status(), reached)
     }
 }
 

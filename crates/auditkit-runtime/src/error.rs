@@ -387,11 +387,13 @@ impl Error {
     }
 
     /// The error for a transport failure, by what reqwest says; `status` is the API's status
-    /// line when it arrived before the failure (the body then failed).
+    /// line when it arrived before the failure (the body then failed), and `reached_before`
+    /// whether an earlier attempt of the call reached the server.
     pub fn from_transport(
         source: reqwest::Error,
         details: CallDetails,
         status: Option<u16>,
+        reached_before: bool,
     ) -> Self {
         let details = Box::new(details);
         if let Some(limit) = body_limit(&source) {
@@ -402,9 +404,8 @@ impl Error {
             };
         }
         // Only a connection that was never made proves nothing arrived, and only when no
-        // earlier attempt of the call was sent either.
-        let may_have_reached_server =
-            status.is_some() || !source.is_connect() || details.attempts > 1;
+        // earlier attempt of the call reached the server either.
+        let may_have_reached_server = status.is_some() || !source.is_connect() || reached_before;
         let source = source.without_url();
         if source.is_timeout() {
             Error::Timeout {
@@ -442,7 +443,7 @@ mod tests {
     use crate::AuthErrorKind;
 
     #[tokio::test]
-    async fn a_failed_connection_after_an_earlier_attempt_may_have_reached_the_server() {
+    async fn a_failed_connection_after_an_attempt_that_reached_the_server_may_have_arrived() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .unwrap()
@@ -457,12 +458,12 @@ mod tests {
                 .await
                 .unwrap_err()
         };
-        let reached = |attempts| {
+        let reached = |reached_before| {
             let details = CallDetails {
-                attempts,
+                attempts: 2,
                 ..CallDetails::default()
             };
-            move |source| match Error::from_transport(source, details, None) {
+            move |source| match Error::from_transport(source, details, None, reached_before) {
                 Error::Transport {
                     may_have_reached_server,
                     ..
@@ -470,10 +471,13 @@ mod tests {
                 other => panic!("not a transport error: {other}"),
             }
         };
-        assert!(!reached(1)(refused().await), "one attempt, never connected");
         assert!(
-            reached(2)(refused().await),
-            "the first of two attempts was sent"
+            !reached(false)(refused().await),
+            "no attempt ever connected"
+        );
+        assert!(
+            reached(true)(refused().await),
+            "an earlier attempt reached the server"
         );
     }
 

@@ -575,7 +575,17 @@ impl Pipeline {
             }
             return Ok(self.guard_body(response));
         }
-        let response = client.execute(request).await?;
+        let response = match client.execute(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                if let Some(record) = record
+                    && !error.is_connect()
+                {
+                    record.failed_after_connecting();
+                }
+                return Err(error);
+            }
+        };
         if let Some(record) = record {
             record.answered(&response, self.request_id(&response));
         }

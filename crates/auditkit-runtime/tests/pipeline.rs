@@ -212,3 +212,47 @@ impl auditkit_runtime::ErrorBody for Never {
         (None, None)
     }
 }
+
+/// A server that answers its first request with a 503 and then stops listening: the retry
+/// cannot connect, yet the call did reach the server once.
+#[tokio::test]
+async fn a_retry_that_cannot_connect_after_an_answer_may_still_have_reached_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0_u8; 4096];
+        let _ = socket.read(&mut request).await.unwrap();
+        socket
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        // The listener is dropped here: the next connection is refused.
+    });
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder()
+        .retry(RetryPolicy::default().max_attempts(2).jitter_seed(3))
+        .time(Arc::new(clock.clone()), Arc::new(clock))
+        .build()
+        .unwrap();
+    let http = auditkit_runtime::http_client_builder()
+        .unwrap()
+        .build()
+        .unwrap();
+    let call = Call::new();
+    let request = get(&http, &format!("{base}/x"));
+    let outcome = call.run(pipeline.execute(&http, request, "op")).await;
+    served.await.unwrap();
+    let error = call
+        .finish_json::<serde_json::Value, Never>(outcome)
+        .await
+        .unwrap_err();
+    match error {
+        Error::Transport {
+            may_have_reached_server,
+            ..
+        } => assert!(may_have_reached_server, "the first attempt was answered"),
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+}
