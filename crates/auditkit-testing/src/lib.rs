@@ -234,19 +234,42 @@ impl std::io::Write for CaptureWriter {
     }
 }
 
-/// Ends a capture even when its future panics.
-struct Capturing;
+/// A future whose every poll runs with its capture in place and the previous one restored
+/// after, so captures that are joined or nested each keep their own lines.
+struct Captured<F> {
+    future: F,
+    logs: Logs,
+    level: tracing::Level,
+}
 
-impl Drop for Capturing {
+/// Puts back the capture that was in place before a poll, even when the poll panics.
+struct Restore(Option<(Logs, tracing::Level)>);
+
+impl Drop for Restore {
     fn drop(&mut self) {
-        CAPTURING.with(|c| c.borrow_mut().take());
+        let previous = self.0.take();
+        CAPTURING.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for Captured<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = &mut *self;
+        let previous = CAPTURING.with(|c| c.borrow_mut().replace((this.logs.clone(), this.level)));
+        let _restore = Restore(previous);
+        std::pin::Pin::new(&mut this.future).poll(context)
     }
 }
 
 impl Logs {
     /// Runs `future` with what it logs at `level` or above (closed spans included) written
-    /// here. The future must run on this thread (a current-thread runtime, as `#[tokio::test]`
-    /// gives).
+    /// here. Lines are taken from the polls of `future` on the thread polling it: what it
+    /// spawns onto other tasks or threads is not captured.
     pub async fn capture<F: std::future::Future>(
         &self,
         level: tracing::Level,
@@ -263,9 +286,12 @@ impl Logs {
             tracing::subscriber::set_global_default(subscriber)
                 .expect("no other global tracing subscriber in a binary that captures logs");
         });
-        CAPTURING.with(|c| *c.borrow_mut() = Some((self.clone(), level)));
-        let _capturing = Capturing;
-        future.await
+        Captured {
+            future: std::pin::pin!(future),
+            logs: self.clone(),
+            level,
+        }
+        .await
     }
 
     /// What was written so far.

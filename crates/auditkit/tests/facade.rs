@@ -748,3 +748,37 @@ async fn a_call_sent_again_or_failed_says_so_on_its_span() {
         assert!(traces.contains(field), "{field}: {traces}");
     }
 }
+
+#[tokio::test]
+async fn captures_run_side_by_side_each_keep_their_own_lines() {
+    use auditkit_testing::mock::graph as mock;
+    let server = start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer(TOKEN, 3600))
+        .mount(&server)
+        .await;
+    mock::get(&server, &mock::event("one")).await;
+    mock::get(&server, &mock::event("two")).await;
+    let client = graph(&server, TokenCache::new());
+    let events = client.audit_events();
+    let (first, second) = (
+        auditkit_testing::Logs::default(),
+        auditkit_testing::Logs::default(),
+    );
+    let (a, b) = futures::join!(
+        first.capture(tracing::Level::INFO, events.get("one")),
+        second.capture(tracing::Level::INFO, events.get("two")),
+    );
+    a.unwrap();
+    b.unwrap();
+    let (first, second) = (first.text(), second.text());
+    assert!(
+        first.contains("auditEvents/one") && !first.contains("auditEvents/two"),
+        "{first}"
+    );
+    assert!(
+        second.contains("auditEvents/two") && !second.contains("auditEvents/one"),
+        "{second}"
+    );
+}
