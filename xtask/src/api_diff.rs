@@ -110,6 +110,19 @@ fn non_exhaustive(attrs: &[syn::Attribute]) -> bool {
         .any(|attr| attr.path().is_ident("non_exhaustive"))
 }
 
+/// What a type's users rely on besides its fields: its generics, its derives (a lost
+/// `Default` breaks `..Default::default()`) and whether it is `#[non_exhaustive]`.
+fn type_signature(generics: &syn::Generics, attrs: &[syn::Attribute]) -> String {
+    let mut signature = tokens(generics);
+    for attr in attrs {
+        if attr.path().is_ident("derive") || attr.path().is_ident("non_exhaustive") {
+            signature.push(' ');
+            signature.push_str(&tokens(attr));
+        }
+    }
+    signature
+}
+
 fn plain(signature: String) -> Item {
     Item {
         signature,
@@ -127,7 +140,10 @@ fn walk(items: &[syn::Item], prefix: &str, out: &mut BTreeMap<String, Item>) {
             }
             syn::Item::Struct(s) if is_pub(&s.vis) => {
                 let name = format!("{prefix}{}", s.ident);
-                out.insert(format!("struct {name}"), plain(tokens(&s.generics)));
+                out.insert(
+                    format!("struct {name}"),
+                    plain(type_signature(&s.generics, &s.attrs)),
+                );
                 let all_public = s.fields.iter().all(|field| is_pub(&field.vis));
                 let literal_breaks = all_public && !non_exhaustive(&s.attrs);
                 for (n, field) in s.fields.iter().enumerate() {
@@ -149,7 +165,10 @@ fn walk(items: &[syn::Item], prefix: &str, out: &mut BTreeMap<String, Item>) {
             }
             syn::Item::Enum(e) if is_pub(&e.vis) => {
                 let name = format!("{prefix}{}", e.ident);
-                out.insert(format!("enum {name}"), plain(tokens(&e.generics)));
+                out.insert(
+                    format!("enum {name}"),
+                    plain(type_signature(&e.generics, &e.attrs)),
+                );
                 let match_breaks = !non_exhaustive(&e.attrs);
                 for variant in &e.variants {
                     out.insert(
@@ -167,19 +186,51 @@ fn walk(items: &[syn::Item], prefix: &str, out: &mut BTreeMap<String, Item>) {
             syn::Item::Const(c) if is_pub(&c.vis) => {
                 out.insert(format!("const {prefix}{}", c.ident), plain(tokens(&c.ty)));
             }
+            syn::Item::Static(item) if is_pub(&item.vis) => {
+                out.insert(
+                    format!("static {prefix}{}", item.ident),
+                    plain(tokens(&item.ty)),
+                );
+            }
+            syn::Item::Use(item) if is_pub(&item.vis) => {
+                out.insert(
+                    format!("use {prefix}{}", tokens(&item.tree)),
+                    plain(String::new()),
+                );
+            }
+            syn::Item::Trait(item) if is_pub(&item.vis) => {
+                let name = format!("{prefix}{}", item.ident);
+                out.insert(format!("trait {name}"), plain(tokens(&item.generics)));
+                for inner in &item.items {
+                    if let syn::TraitItem::Fn(method) = inner {
+                        out.insert(
+                            format!("trait method {name}::{}", method.sig.ident),
+                            plain(tokens(&method.sig)),
+                        );
+                    }
+                }
+            }
             syn::Item::Fn(f) if is_pub(&f.vis) => {
                 out.insert(format!("fn {prefix}{}", f.sig.ident), plain(tokens(&f.sig)));
             }
             syn::Item::Impl(block) => {
                 let self_type = tokens(&block.self_ty);
                 if let Some((trait_path, _)) = &block.trait_ {
-                    // The impl itself is the API; its items are the trait's.
+                    // The impl is the API, with its associated types (`type Error`).
                     let name = format!(
                         "impl {}{} for {prefix}{self_type}",
                         tokens(&block.generics),
                         tokens(trait_path)
                     );
-                    out.insert(name, plain(String::new()));
+                    let associated: Vec<String> = block
+                        .items
+                        .iter()
+                        .filter_map(|inner| match inner {
+                            syn::ImplItem::Type(ty) => Some(tokens(ty)),
+                            _ => None,
+                        })
+                        .collect();
+                    out.insert(name, plain(associated.join(" ")));
                     continue;
                 }
                 for inner in &block.items {
@@ -265,6 +316,35 @@ mod tests {
                 "compatible: added variant types::Loose::B",
             ]
         );
+    }
+
+    #[test]
+    fn derives_statics_uses_traits_and_associated_types_are_the_api_too() {
+        let old = "#[derive(Default)] pub struct A { pub x: u8 }
+            pub enum E { V }
+            pub static TABLE: [u8; 2] = [0, 0];
+            pub use inner::Thing;
+            pub trait T { fn f(&self); }
+            impl TryFrom<u8> for A { type Error = String; fn try_from(_: u8) -> Result<Self, String> { todo!() } }";
+        let new = "pub struct A { pub x: u8 }
+            #[non_exhaustive] pub enum E { V }
+            pub static TABLE: [u8; 3] = [0, 0, 0];
+            pub trait T { fn f(&self); fn g(&self); }
+            impl TryFrom<u8> for A { type Error = u8; fn try_from(_: u8) -> Result<Self, u8> { todo!() } }";
+        let found = changes(old, new);
+        for prefix in [
+            "breaking: changed enum E:",
+            "breaking: changed impl TryFrom < u8 > for A:",
+            "breaking: changed static TABLE:",
+            "breaking: changed struct A:",
+            "breaking: removed use inner :: Thing",
+            "compatible: added trait method T::g",
+        ] {
+            assert!(
+                found.iter().any(|line| line.starts_with(prefix)),
+                "{prefix}: {found:?}"
+            );
+        }
     }
 
     #[test]

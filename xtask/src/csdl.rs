@@ -87,7 +87,43 @@ pub fn slice(csdl: &str) -> Result<Slice> {
         if types.contains_key(&name) {
             continue;
         }
-        let node = structured(&name).with_context(|| format!("no type {name}"))?;
+        let Some(node) = structured(&name) else {
+            // An enumeration or a type definition: its members (or underlying type) are what
+            // the slice keeps of it.
+            let simple = named("EnumType", &name)
+                .or_else(|| named("TypeDefinition", &name))
+                .with_context(|| format!("no type {name}"))?;
+            let mut properties = BTreeMap::new();
+            for member in simple.children().filter(|n| n.has_tag_name("Member")) {
+                if let Some(member_name) = member.attribute("Name") {
+                    properties.insert(
+                        member_name.to_owned(),
+                        Property {
+                            ty: member.attribute("Value").unwrap_or_default().to_owned(),
+                            nullable: false,
+                        },
+                    );
+                }
+            }
+            if let Some(underlying) = simple.attribute("UnderlyingType") {
+                properties.insert(
+                    "UnderlyingType".to_owned(),
+                    Property {
+                        ty: underlying.to_owned(),
+                        nullable: false,
+                    },
+                );
+            }
+            types.insert(
+                name,
+                Type {
+                    kind: simple.tag_name().name().to_owned(),
+                    key: Vec::new(),
+                    properties,
+                },
+            );
+            continue;
+        };
         let mut properties = BTreeMap::new();
         let mut key = Vec::new();
         // The key and the other properties of the base types come first (entity's `id`).
@@ -166,17 +202,20 @@ pub fn slice(csdl: &str) -> Result<Slice> {
             .find(|n| n.has_tag_name("ReturnType"))
             .and_then(|r| r.attribute("Type"))
             .with_context(|| format!("function {name}: no ReturnType"))?;
+        let parameters: Vec<(String, String)> = parameters
+            .map(|p| {
+                (
+                    p.attribute("Name").unwrap_or_default().to_owned(),
+                    p.attribute("Type").unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        // Overloads share a name: each is told apart by its parameters' names.
+        let names: Vec<&str> = parameters.iter().map(|(n, _)| n.as_str()).collect();
         functions.insert(
-            name.to_owned(),
+            format!("{name}({})", names.join(",")),
             Function {
-                parameters: parameters
-                    .map(|p| {
-                        (
-                            p.attribute("Name").unwrap_or_default().to_owned(),
-                            p.attribute("Type").unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect(),
+                parameters,
                 returns: returns.to_owned(),
             },
         );
@@ -237,7 +276,8 @@ pub fn to_xml(slice: &Slice, source: &str) -> String {
             escape(set)
         );
     }
-    for (name, function) in &slice.functions {
+    for (key, function) in &slice.functions {
+        let name = key.split('(').next().unwrap_or(key);
         let _ = writeln!(
             xml,
             "      <Function Name=\"{}\" IsBound=\"true\">\n        <Parameter Name=\"bindingParameter\" Type=\"Collection(graph.{ENTITY})\" />",
@@ -280,6 +320,12 @@ pub fn changes(old: &Slice, new: &Slice) -> Vec<(bool, String)> {
             changes.push((true, format!("removed type {name}")));
             continue;
         };
+        if after.kind != before.kind {
+            changes.push((
+                true,
+                format!("{name} changed from {} to {}", before.kind, after.kind),
+            ));
+        }
         if after.key != before.key {
             changes.push((
                 true,
@@ -315,9 +361,12 @@ pub fn changes(old: &Slice, new: &Slice) -> Vec<(bool, String)> {
         }
         for (property, now) in &after.properties {
             if !before.properties.contains_key(property) {
+                // A value every create must now carry breaks the creates that lack it.
+                let breaking = !now.nullable && before.kind != "EnumType";
+                let note = if breaking { " (not nullable)" } else { "" };
                 changes.push((
-                    false,
-                    format!("added property {name}.{property}: {}", now.ty),
+                    breaking,
+                    format!("added property {name}.{property}: {}{note}", now.ty),
                 ));
             }
         }
@@ -415,10 +464,10 @@ mod tests {
         );
         assert_eq!(
             slice.functions.keys().collect::<Vec<_>>(),
-            ["getAuditActivityTypes", "getAuditCategories"]
+            ["getAuditActivityTypes(category)", "getAuditCategories()"]
         );
         assert_eq!(
-            slice.functions["getAuditActivityTypes"].parameters,
+            slice.functions["getAuditActivityTypes(category)"].parameters,
             [("category".to_owned(), "Edm.String".to_owned())]
         );
         // Written again from what it reads, the slice is the same file but for its source line.
@@ -460,9 +509,9 @@ mod tests {
             "breaking: removed property auditEvent.componentName",
             "breaking: retyped property auditEvent.category: Edm.String -> Edm.Int32",
             "breaking: property auditEvent.correlationId is now nullable",
-            "breaking: removed function getAuditCategories",
+            "breaking: removed function getAuditCategories()",
             "compatible: added property auditProperty.riskLevel: Edm.String",
-            "compatible: added function getAuditCategoriesRenamed",
+            "compatible: added function getAuditCategoriesRenamed()",
         ] {
             assert!(text.contains(line), "{line}:\n{text}");
         }
@@ -471,6 +520,34 @@ mod tests {
             "{text}"
         );
         assert_eq!(report(&old, &old), "the audit events slice is unchanged");
+    }
+
+    #[test]
+    fn an_enumeration_a_required_property_and_overloads_are_read_and_judged() {
+        let old = slice(&committed()).unwrap();
+        let altered = committed()
+            .replace(
+                "<Property Name=\"displayName\" Type=\"Edm.String\" />\n        <Property Name=\"id\"",
+                "<Property Name=\"displayName\" Type=\"Edm.String\" />\n        <Property Name=\"severity\" Type=\"graph.auditSeverity\" Nullable=\"false\" />\n        <Property Name=\"id\"",
+            )
+            .replace(
+                "    </Schema>",
+                "      <EnumType Name=\"auditSeverity\">\n        <Member Name=\"low\" Value=\"0\" />\n      </EnumType>\n      <Function Name=\"getAuditCategories\" IsBound=\"true\">\n        <Parameter Name=\"bindingParameter\" Type=\"Collection(graph.auditEvent)\" />\n        <Parameter Name=\"since\" Type=\"Edm.DateTimeOffset\" />\n        <ReturnType Type=\"Collection(Edm.String)\" />\n      </Function>\n    </Schema>",
+            );
+        let new = slice(&altered).unwrap();
+        assert_eq!(new.types["auditSeverity"].kind, "EnumType");
+        let text = report(&old, &new);
+        for line in [
+            "breaking: added property auditEvent.severity: graph.auditSeverity (not nullable)",
+            "compatible: added type auditSeverity",
+            "compatible: added function getAuditCategories(since)",
+        ] {
+            assert!(text.contains(line), "{line}:\n{text}");
+        }
+        assert!(
+            !text.contains("removed function"),
+            "an overload is not a change: {text}"
+        );
     }
 
     #[test]
