@@ -29,7 +29,9 @@
 /// Microsoft Graph, `/v1.0/deviceManagement/auditEvents` ([`EVENTS`](crate::EVENTS)).
 pub mod graph {
     use auditkit::graph::AuditEvent;
-    use auditkit_graph::types::{MainError, ODataError};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use auditkit_graph::types::{InnerError, MainError, ODataError};
     use serde_json::{Value, json};
     use wiremock::matchers::{method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -79,14 +81,20 @@ pub mod graph {
         Some(uuid::Uuid::from_bytes(bytes))
     }
 
-    /// The body Graph sends with an error status.
+    /// The body Graph sends with an error status, `innerError` included (its `date` without
+    /// a UTC offset, as Graph writes it).
     pub fn error_body(code: &str, message: &str) -> ODataError {
         ODataError {
             error: MainError {
                 code: code.into(),
                 message: message.into(),
                 details: Vec::new(),
-                inner_error: None,
+                inner_error: Some(InnerError {
+                    client_request_id: Some(REQUEST_ID.into()),
+                    date: Some("2025-03-24T15:14:05".into()),
+                    odata_type: None,
+                    request_id: Some(REQUEST_ID.into()),
+                }),
                 target: None,
             },
         }
@@ -157,7 +165,19 @@ pub mod graph {
                 "value": self.events.get(start..end).unwrap_or_default(),
             });
             if end < self.events.len() {
-                body["@odata.nextLink"] = json!(format!("{}{EVENTS}?$skiptoken={end}", self.base));
+                // Graph's links carry the request's own options, and a skiptoken.
+                let mut link = url::Url::parse(&format!("{}{EVENTS}", self.base))
+                    .expect("the mock server's own URL");
+                {
+                    let mut pairs = link.query_pairs_mut();
+                    for (name, value) in request.url.query_pairs() {
+                        if name != "$skiptoken" {
+                            pairs.append_pair(&name, &value);
+                        }
+                    }
+                    pairs.append_pair("$skiptoken", &end.to_string());
+                }
+                body["@odata.nextLink"] = json!(link.as_str());
             }
             ResponseTemplate::new(200).set_body_json(body)
         }
@@ -191,21 +211,28 @@ pub mod graph {
     pub async fn create(server: &MockServer) {
         Mock::given(method("POST"))
             .and(path(EVENTS))
-            .respond_with(Created)
+            .respond_with(Created(AtomicU64::new(0)))
             .mount(server)
             .await;
     }
 
-    struct Created;
+    /// Assigns ids in order, so no two creates share one.
+    struct Created(AtomicU64);
 
     impl Respond for Created {
         fn respond(&self, request: &Request) -> ResponseTemplate {
             match serde_json::from_slice::<AuditEvent>(&request.body) {
                 Ok(mut event) => {
-                    event
+                    let id = event
                         .id
-                        .get_or_insert_with(|| format!("created-{}", request.body.len()));
-                    ResponseTemplate::new(201).set_body_json(event)
+                        .get_or_insert_with(|| {
+                            format!("created-{}", self.0.fetch_add(1, Ordering::Relaxed) + 1)
+                        })
+                        .clone();
+                    let location = format!("{}/{id}", request.url);
+                    ResponseTemplate::new(201)
+                        .set_body_json(event)
+                        .insert_header("location", location)
                 }
                 Err(err) => error_answer(400, "BadRequest", &format!("not an auditEvent: {err}")),
             }
@@ -231,11 +258,13 @@ pub mod graph {
             .await;
     }
 
-    /// `$count` answers `n` as plain text.
+    /// `$count` answers `n` as plain text, after the byte order mark Graph puts first.
     pub async fn count(server: &MockServer, n: u64) {
         Mock::given(method("GET"))
             .and(path(format!("{EVENTS}/$count")))
-            .respond_with(ResponseTemplate::new(200).set_body_raw(n.to_string(), "text/plain"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(format!("\u{feff}{n}"), "text/plain"),
+            )
             .mount(server)
             .await;
     }
