@@ -1,6 +1,7 @@
 //! `cargo xtask generate [--check]`: turns `openapi/*.yaml` into the committed clients.
 //! `cargo xtask import-graph --csdl FILE [--check]`: the audit events slice of Microsoft's
-//! Graph CSDL, with the report of what changed (see `csdl`).
+//! Graph CSDL, with the report of what changed (see `csdl`); `import-graph --check`: whether
+//! the Graph spec says what the committed slice says (see `graph_spec`).
 //! `cargo xtask bench [--compile-only]`: the figures of BENCHMARKS.md in one session.
 //!
 //! This is the only writer of `crates/*/src/generated/`. `--check` regenerates in memory and
@@ -17,6 +18,7 @@ mod api_diff;
 mod bench;
 mod csdl;
 mod generate;
+mod graph_spec;
 mod lenient;
 mod properties;
 mod validate;
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         ["generate"] => run(Mode::Write),
         ["generate", "--check"] => run(Mode::Check),
         ["import-graph", "--csdl", file] => import_graph(Path::new(file), Mode::Write),
+        ["import-graph", "--check"] => spec_agrees_with_slice(),
         ["import-graph", "--csdl", file, "--check"]
         | ["import-graph", "--check", "--csdl", file] => import_graph(Path::new(file), Mode::Check),
         ["bench", options @ ..] => bench_options(options)
@@ -37,7 +40,7 @@ fn main() -> ExitCode {
             .map(|()| true),
         _ => {
             eprintln!(
-                "usage: cargo xtask generate [--check] | cargo xtask import-graph --csdl FILE [--check] | cargo xtask bench [--compile-only] [--rounds N]"
+                "usage: cargo xtask generate [--check] | cargo xtask import-graph [--csdl FILE] [--check] | cargo xtask bench [--compile-only] [--rounds N]"
             );
             return ExitCode::from(2);
         }
@@ -120,8 +123,37 @@ fn import_graph(csdl: &Path, mode: Mode) -> Result<bool> {
         }
         std::fs::write(&out_path, xml).with_context(|| format!("cannot write {}", csdl::SLICE))?;
         eprintln!("{}: written from {}", csdl::SLICE, csdl.display());
+        // The spec is written by hand: say what of the new slice it does not say yet.
+        return spec_agrees_with_slice();
     }
     Ok(true)
+}
+
+/// Whether the committed Graph spec says what the committed CSDL slice says (`graph_spec`);
+/// prints each place it departs from it without saying so.
+fn spec_agrees_with_slice() -> Result<bool> {
+    let root = workspace_root();
+    let slice = std::fs::read_to_string(root.join(csdl::SLICE))
+        .with_context(|| format!("cannot read {}", csdl::SLICE))?;
+    let slice = csdl::slice(&slice).with_context(|| csdl::SLICE.to_owned())?;
+    let spec_path = "openapi/graph-audit-events.yaml";
+    let spec = std::fs::read_to_string(root.join(spec_path))
+        .with_context(|| format!("cannot read {spec_path}"))?;
+    let spec: serde_json::Value =
+        serde_yaml_ng::from_str(&spec).with_context(|| format!("{spec_path}: not YAML"))?;
+    let found = graph_spec::disagreements(&slice, &spec);
+    if found.is_empty() {
+        eprintln!("{spec_path} agrees with {}", csdl::SLICE);
+        return Ok(true);
+    }
+    eprintln!(
+        "{spec_path} departs from {} without saying so:",
+        csdl::SLICE
+    );
+    for line in &found {
+        eprintln!("  {line}");
+    }
+    Ok(false)
 }
 
 /// Returns `Ok(false)` when `--check` found stale code.
