@@ -44,7 +44,12 @@ pub struct Property {
 /// and what it returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Function {
+    /// `Function` or `Action`.
+    pub element: String,
+    /// The binding parameter's type: the collection of audit events, or one of them.
+    pub binding: String,
     pub parameters: Vec<(String, String)>,
+    /// The return type; empty for an action that returns nothing.
     pub returns: String,
 }
 
@@ -143,7 +148,12 @@ pub fn slice(csdl: &str) -> Result<Slice> {
             {
                 key.extend(reference.attribute("Name").map(str::to_owned));
             }
-            for property in level.children().filter(|n| n.has_tag_name("Property")) {
+            // Navigation properties are part of the type too (they decide what `$expand`
+            // can reach); the slice keeps them beside the structural ones.
+            for property in level
+                .children()
+                .filter(|n| n.has_tag_name("Property") || n.has_tag_name("NavigationProperty"))
+            {
                 let (Some(property_name), Some(ty)) =
                     (property.attribute("Name"), property.attribute("Type"))
                 else {
@@ -180,28 +190,46 @@ pub fn slice(csdl: &str) -> Result<Slice> {
         .and_then(|navigation| navigation.attribute("Type"))
         .map(str::to_owned);
 
-    let binding = format!("Collection(graph.{ENTITY})");
+    // Functions and actions bound to the collection of audit events, or to one of them.
+    let bindings = [
+        format!("Collection(graph.{ENTITY})"),
+        format!("Collection({NAMESPACE}.{ENTITY})"),
+        format!("graph.{ENTITY}"),
+        format!("{NAMESPACE}.{ENTITY}"),
+    ];
     let mut functions = BTreeMap::new();
-    for function in schema.children().filter(|n| n.has_tag_name("Function")) {
+    for function in schema
+        .children()
+        .filter(|n| n.has_tag_name("Function") || n.has_tag_name("Action"))
+    {
         let mut parameters = function.children().filter(|n| n.has_tag_name("Parameter"));
+        let binding = parameters.next().and_then(|p| p.attribute("Type"));
         let bound_here = function.attribute("IsBound") == Some("true")
-            && parameters
-                .next()
-                .and_then(|p| p.attribute("Type"))
-                .is_some_and(|ty| {
-                    ty == binding || ty == format!("Collection({NAMESPACE}.{ENTITY})")
-                });
+            && binding.is_some_and(|ty| bindings.iter().any(|b| b == ty));
         if !bound_here {
             continue;
         }
+        // A function of the collection is named as before; anything else says what it is.
+        let kind = match (
+            function.tag_name().name(),
+            binding.is_some_and(|b| b.starts_with("Collection(")),
+        ) {
+            ("Function", true) => "",
+            ("Function", false) => "function of one event ",
+            (_, true) => "action ",
+            (_, false) => "action of one event ",
+        };
         let name = function
             .attribute("Name")
             .context("a Function without Name")?;
         let returns = function
             .children()
             .find(|n| n.has_tag_name("ReturnType"))
-            .and_then(|r| r.attribute("Type"))
-            .with_context(|| format!("function {name}: no ReturnType"))?;
+            .and_then(|r| r.attribute("Type"));
+        if returns.is_none() && function.has_tag_name("Function") {
+            bail!("function {name}: no ReturnType");
+        }
+        let returns = returns.unwrap_or_default();
         let parameters: Vec<(String, String)> = parameters
             .map(|p| {
                 (
@@ -213,8 +241,10 @@ pub fn slice(csdl: &str) -> Result<Slice> {
         // Overloads share a name: each is told apart by its parameters' names.
         let names: Vec<&str> = parameters.iter().map(|(n, _)| n.as_str()).collect();
         functions.insert(
-            format!("{name}({})", names.join(",")),
+            format!("{kind}{name}({})", names.join(",")),
             Function {
+                element: function.tag_name().name().to_owned(),
+                binding: binding.unwrap_or_default().to_owned(),
                 parameters,
                 returns: returns.to_owned(),
             },
@@ -277,11 +307,17 @@ pub fn to_xml(slice: &Slice, source: &str) -> String {
         );
     }
     for (key, function) in &slice.functions {
-        let name = key.split('(').next().unwrap_or(key);
+        let name = key
+            .split('(')
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .unwrap_or(key);
         let _ = writeln!(
             xml,
-            "      <Function Name=\"{}\" IsBound=\"true\">\n        <Parameter Name=\"bindingParameter\" Type=\"Collection(graph.{ENTITY})\" />",
-            escape(name)
+            "      <{} Name=\"{}\" IsBound=\"true\">\n        <Parameter Name=\"bindingParameter\" Type=\"{}\" />",
+            function.element,
+            escape(name),
+            escape(&function.binding)
         );
         for (parameter, ty) in &function.parameters {
             let _ = writeln!(
@@ -291,11 +327,14 @@ pub fn to_xml(slice: &Slice, source: &str) -> String {
                 escape(ty)
             );
         }
-        let _ = writeln!(
-            xml,
-            "        <ReturnType Type=\"{}\" />\n      </Function>",
-            escape(&function.returns)
-        );
+        if !function.returns.is_empty() {
+            let _ = writeln!(
+                xml,
+                "        <ReturnType Type=\"{}\" />",
+                escape(&function.returns)
+            );
+        }
+        let _ = writeln!(xml, "      </{}>", function.element);
     }
     xml.push_str("    </Schema>\n  </edmx:DataServices>\n</edmx:Edmx>\n");
     xml

@@ -129,7 +129,7 @@ fn models(target: &Target, spec: &Value, file: &syn::File) -> Result<Vec<Model>>
                 shape,
                 filterable: flag(property, FILTERABLE).with_context(|| at.clone())?,
                 sortable: flag(property, SORTABLE).with_context(|| at.clone())?,
-                nullable: property.get("nullable").and_then(Value::as_bool) == Some(true),
+                nullable: flag(property, "nullable").with_context(|| at.clone())?,
                 description: property
                     .get("description")
                     .and_then(Value::as_str)
