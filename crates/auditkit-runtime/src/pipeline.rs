@@ -335,16 +335,11 @@ impl Pipeline {
         // copies them as they are instead of escaping them character by character. The path
         // is recorded without the query, which carries filter values.
         let url = request.url();
-        // OpenTelemetry writes an IPv6 address without the URL's brackets.
-        let server_address = match url.host() {
-            Some(url::Host::Ipv6(address)) => address.to_string(),
-            _ => url.host_str().unwrap_or_default().to_owned(),
-        };
         let span = tracing::info_span!(
             "auditkit.call",
             "otel.kind" = "client",
             "http.request.method" = %request.method().as_str(),
-            "server.address" = %server_address,
+            "server.address" = %ServerAddress(url),
             "server.port" = url.port_or_known_default(),
             "url.full" = %crate::security::redact(url),
             "url.path" = %url.path(),
@@ -365,7 +360,8 @@ impl Pipeline {
             .attempts(client, request, record, &sends)
             .instrument(span.clone())
             .await;
-        let ending = Ending {
+        // Read only when the span records: a call without a subscriber pays nothing here.
+        record_outcome(&span, || Ending {
             elapsed: started.elapsed(),
             sends: sends.load(Ordering::Relaxed),
             status: match &outcome {
@@ -377,8 +373,7 @@ impl Pipeline {
                 Err(_) => record.and_then(Record::request_id),
             },
             error_type: error_type(&outcome),
-        };
-        record_outcome(&span, ending);
+        });
         let outcome = match outcome {
             Ok(response) => Ok(response),
             Err(Stop::Failed(error)) => Err(error),
@@ -620,6 +615,19 @@ impl Pipeline {
     }
 }
 
+/// A URL's host as OpenTelemetry writes `server.address`: an IPv6 address without the URL's
+/// brackets. Formatted only if a subscriber records the field.
+struct ServerAddress<'a>(&'a Url);
+
+impl fmt::Display for ServerAddress<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.host() {
+            Some(url::Host::Ipv6(address)) => write!(f, "{address}"),
+            _ => f.write_str(self.0.host_str().unwrap_or_default()),
+        }
+    }
+}
+
 /// How a call ended, as its span records it.
 struct Ending {
     elapsed: std::time::Duration,
@@ -635,7 +643,7 @@ struct Ending {
 /// field). A span nothing records has no metadata and costs nothing here; with `tracing`'s
 /// `log` feature a disabled span keeps its metadata, and the fields still reach `log`. Read
 /// from the call itself, so a pipeline used without a `Call` records the same.
-fn record_outcome(span: &tracing::Span, ending: Ending) {
+fn record_outcome(span: &tracing::Span, ending: impl FnOnce() -> Ending) {
     let Some(fields) = span.metadata().map(tracing::Metadata::fields) else {
         return;
     };
@@ -648,6 +656,7 @@ fn record_outcome(span: &tracing::Span, ending: Ending) {
     ) else {
         return;
     };
+    let ending = ending();
     let duration_ms = ending.elapsed.as_millis() as u64;
     // OpenTelemetry records a resend count only for a request that was sent again.
     let resend_count = ending.sends.checked_sub(1).filter(|resends| *resends > 0);
@@ -723,5 +732,22 @@ enum Stop {
 fn apply(request: &mut Request, headers: &CredentialHeaders) {
     for (name, value) in headers.iter() {
         request.headers_mut().insert(name.clone(), value.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_address_is_the_host_without_an_ipv6_addresss_brackets() {
+        for (url, address) in [
+            ("https://graph.microsoft.com/v1.0", "graph.microsoft.com"),
+            ("http://127.0.0.1:8080/v1.0", "127.0.0.1"),
+            ("http://[::1]:8080/v1.0", "::1"),
+        ] {
+            let url = Url::parse(url).unwrap();
+            assert_eq!(ServerAddress(&url).to_string(), address);
+        }
     }
 }

@@ -537,7 +537,7 @@ impl FileExport {
                 lines.push(b'\n');
             }
             if !lines.is_empty() {
-                checkpoint.output = self.write(&lines)?;
+                checkpoint.output = self.write(lines).await?;
             }
             save_checkpoint(&self.state_path, &checkpoint).await?;
             summary.written += page.events.len() as u64;
@@ -558,62 +558,97 @@ impl FileExport {
     /// (a new file, one rotated, truncated or replaced, a first run) is not cut; its mark is
     /// saved first, so that a run killed after its first page is cut back to it.
     async fn settle_output(&mut self) -> Result<u64, ExportError> {
-        let Sink::File(file, path) = &mut self.sink else {
+        let Sink::File(file, path) = &self.sink else {
             return Ok(0);
         };
-        let io = |source| ExportError::Io {
-            path: path.clone(),
-            source,
-        };
-        let current = mark_of(file, path).map_err(io)?;
-        let Some(current) = current else {
-            return Ok(0); // A pipe or a terminal: nothing to cut or fingerprint.
-        };
-        if let Some(saved) = &self.checkpoint.output
-            && saved.device == current.device
-            && saved.inode == current.inode
-        {
-            if saved.length == current.length && saved.tail_sha256 == current.tail_sha256 {
-                return Ok(0);
-            }
-            if current.length > saved.length
-                && tail_sha256(path, saved.length).map_err(io)? == saved.tail_sha256
+        let (file, path) = (clone_handle(file, path)?, path.clone());
+        let saved = self.checkpoint.output.clone();
+        // The file work (a stat, a read of its end, a cut and an fsync) stays off the runtime.
+        let settled = blocking(move || {
+            let io = |source| ExportError::Io {
+                path: path.clone(),
+                source,
+            };
+            let Some(current) = mark_of(&file, &path).map_err(io)? else {
+                return Ok(Settled::AsIs); // A pipe or a terminal: nothing to cut or fingerprint.
+            };
+            if let Some(saved) = saved
+                && saved.device == current.device
+                && saved.inode == current.inode
             {
-                file.set_len(saved.length).map_err(io)?;
-                file.sync_all().map_err(io)?;
-                return Ok(current.length - saved.length);
+                if saved.length == current.length && saved.tail_sha256 == current.tail_sha256 {
+                    return Ok(Settled::AsIs);
+                }
+                if current.length > saved.length
+                    && tail_sha256(&path, saved.length).map_err(io)? == saved.tail_sha256
+                {
+                    file.set_len(saved.length).map_err(io)?;
+                    file.sync_all().map_err(io)?;
+                    return Ok(Settled::Cut(current.length - saved.length));
+                }
+            }
+            Ok(Settled::Unknown(current))
+        })
+        .await?;
+        match settled {
+            Settled::AsIs => Ok(0),
+            Settled::Cut(bytes) => Ok(bytes),
+            Settled::Unknown(current) => {
+                let mut checkpoint = self.checkpoint.clone();
+                checkpoint.output = Some(current);
+                save_checkpoint(&self.state_path, &checkpoint).await?;
+                self.checkpoint = checkpoint;
+                Ok(0)
             }
         }
-        let mut checkpoint = self.checkpoint.clone();
-        checkpoint.output = Some(current);
-        save_checkpoint(&self.state_path, &checkpoint).await?;
-        self.checkpoint = checkpoint;
-        Ok(0)
     }
 
     /// Writes one page's lines durably; the output's mark after them.
-    fn write(&mut self, lines: &[u8]) -> Result<Option<OutputMark>, ExportError> {
+    async fn write(&mut self, lines: Vec<u8>) -> Result<Option<OutputMark>, ExportError> {
         match &mut self.sink {
             Sink::File(file, path) => {
-                let io = |source| ExportError::Io {
-                    path: path.clone(),
-                    source,
-                };
-                file.write_all(lines).map_err(io)?;
-                file.sync_data().map_err(io)?;
-                mark_of(file, path).map_err(io)
+                let (mut file, path) = (clone_handle(file, path)?, path.clone());
+                blocking(move || {
+                    let io = |source| ExportError::Io {
+                        path: path.clone(),
+                        source,
+                    };
+                    file.write_all(&lines).map_err(io)?;
+                    file.sync_data().map_err(io)?;
+                    mark_of(&file, &path).map_err(io)
+                })
+                .await
             }
             Sink::Writer(writer) => {
                 let io = |source| ExportError::Io {
                     path: PathBuf::from("<output>"),
                     source,
                 };
-                writer.write_all(lines).map_err(io)?;
+                writer.write_all(&lines).map_err(io)?;
                 writer.flush().map_err(io)?;
                 Ok(None)
             }
         }
     }
+}
+
+/// What [`FileExport::settle_output`] found the output to be.
+enum Settled {
+    /// As the state describes it (or a pipe).
+    AsIs,
+    /// With an unsaved page after the state's mark, now cut off: its bytes.
+    Cut(u64),
+    /// Not the file the state describes: its mark, to save before writing.
+    Unknown(OutputMark),
+}
+
+/// A second handle on the open output, for work on a blocking thread; the lock stays with the
+/// first.
+fn clone_handle(file: &File, path: &Path) -> Result<File, ExportError> {
+    file.try_clone().map_err(|source| ExportError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 impl AuditEvents<'_> {

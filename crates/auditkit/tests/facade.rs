@@ -702,33 +702,13 @@ async fn no_secret_or_token_in_debug_output_or_traces() {
 
 #[tokio::test]
 async fn a_call_sent_again_or_failed_says_so_on_its_span() {
-    let server = start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer(TOKEN, 3600))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1.0/deviceManagement/auditEvents/e1"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(2)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1.0/deviceManagement/auditEvents/e1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(event_json("e1")))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1.0/deviceManagement/auditEvents/gone"))
-        .respond_with(ResponseTemplate::new(404))
-        .mount(&server)
-        .await;
-    let client = graph(&server, TokenCache::new()).with_retry(
-        auditkit::RetryPolicy::default()
-            .initial_backoff(Duration::from_millis(1))
-            .max_backoff(Duration::from_millis(2)),
-    );
+    use auditkit_testing::mock::graph as mock;
+    // Token endpoints answered; retries wait on a manual clock.
+    let server = auditkit_testing::server().await;
+    mock::respond(&server, "GET", "/e1", mock::unavailable(None), Some(2)).await;
+    mock::get(&server, &mock::event("e1")).await;
+    mock::respond(&server, "GET", "/gone", ResponseTemplate::new(404), None).await;
+    let client = auditkit_testing::graph(&server);
     let logs = auditkit_testing::Logs::default();
     logs.capture(tracing::Level::INFO, client.audit_events().get("e1"))
         .await
@@ -752,15 +732,10 @@ async fn a_call_sent_again_or_failed_says_so_on_its_span() {
 #[tokio::test]
 async fn captures_run_side_by_side_each_keep_their_own_lines() {
     use auditkit_testing::mock::graph as mock;
-    let server = start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer(TOKEN, 3600))
-        .mount(&server)
-        .await;
+    let server = auditkit_testing::server().await;
     mock::get(&server, &mock::event("one")).await;
     mock::get(&server, &mock::event("two")).await;
-    let client = graph(&server, TokenCache::new());
+    let client = auditkit_testing::graph(&server);
     let events = client.audit_events();
     let (first, second) = (
         auditkit_testing::Logs::default(),
